@@ -1,0 +1,1 @@
+//! OMA DM authentication math.

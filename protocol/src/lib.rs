@@ -1,0 +1,28 @@
+//! # omadm-protocol
+//!
+//! SyncML DM 1.2 and DM 1.1.2 messages as typed values, their XML and WBXML encodings, and the
+//! authentication math of OMA DM Security. Sans-IO: bytes in, values out; no sockets, no
+//! database, no async, no clock.
+//!
+//! Layout, in the order data flows:
+//! - [`xml`] and [`wbxml`] turn bytes into [`event::Event`]s and back;
+//! - [`message`] is the typed model (`SyncMl`, `SyncHdr`, commands, `Status`, ...) read from
+//!   and written to those events;
+//! - [`codec`] is the front door: detect the encoding, decode, encode;
+//! - [`auth`] computes and checks `syncml:auth-basic`, `syncml:auth-md5` and `x-syncml-hmac`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod codec;
+pub mod error;
+pub mod event;
+pub mod limits;
+pub mod message;
+pub mod tag;
+pub mod wbxml;
+pub mod xml;
+
+pub use error::DecodeError;
+pub use limits::Limits;

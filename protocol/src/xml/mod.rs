@@ -1,0 +1,1 @@
+//! XML reader and writer for SyncML DM documents, on quick-xml.
