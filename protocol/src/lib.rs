@@ -23,5 +23,10 @@ pub mod tag;
 pub mod wbxml;
 pub mod xml;
 
+pub use codec::{Encoding, decode, decode_as, encode, encode_pretty_xml};
 pub use error::DecodeError;
 pub use limits::Limits;
+pub use message::{
+    Alert, AlertCode, Anchor, Chal, Command, Container, Cred, Data, DmVersion, Exec, Format, Item,
+    ItemCommand, Location, Mem, Meta, Results, Status, StatusCode, SyncBody, SyncHdr, SyncMl,
+};

@@ -1,1 +1,0 @@
-//! OMA DM authentication math.
