@@ -47,12 +47,30 @@ enum Phase {
 ///   error, so entity expansion attacks (billion laughs) and external entities (XXE) fail.
 /// - Comments and processing instructions are skipped; attributes other than namespace
 ///   declarations are ignored.
-/// - Element names map to [`Tag`]s by namespace, see [`resolve_tag`].
+/// - Element names map to [`Tag`]s as described below.
 /// - Each run of character data (text, CDATA sections and references, also across comments)
 ///   is one [`Event::Text`], line ends normalized (XML 1.0 §2.11). Whitespace-only text
 ///   inside the root is reported too; the consumer decides whether it matters. The text
 ///   borrows from the input unless a reference, CDATA boundary or CR forced a copy.
 /// - [`Limits`] bound depth, element count and text length.
+///
+/// # Element names
+///
+/// The namespace decides first (namespace URIs compared ASCII-case-insensitively, since real
+/// clients vary):
+/// - `syncml:metinf` → MetInf page; `syncml:dmddf1.2` → DDF page; a name the page lacks is
+///   [`Tag::Unknown`].
+/// - `SYNCML:SYNCML1.0`/`1.1`/`1.2` or no namespace: the parent decides, because clients
+///   leave the MetInf namespace out (e.g. `<Meta><MaxMsgSize>`) and several names exist on
+///   more than one page (`Format`, `Type`, `Size` on pages 1 and 2; `Add`, `Get`, ... on 0
+///   and 2):
+///   - child of `Meta` or of a MetInf element: MetInf page, else SyncML page;
+///   - child of a DDF element: DDF page, else SyncML, else MetInf page;
+///   - anywhere else: SyncML page, else MetInf page, else `MgmtTree` enters the DDF page
+///     (a TNDS object in `<Data>` without its namespace).
+/// - any other namespace → [`Tag::Unknown`].
+///
+/// Sources: FACTS.md B.1 (namespaces), B.3 (MetInf elements live in `<Meta>`), B.5 (DDF).
 pub struct XmlReader<'a> {
     reader: NsReader<&'a [u8]>,
     /// Length of the skipped BOM: quick-xml offsets are relative to the text after it.
@@ -344,23 +362,7 @@ impl<'a> EventReader<'a> for XmlReader<'a> {
     }
 }
 
-/// Maps an element to its [`Tag`].
-///
-/// The namespace decides first (namespace URIs compared ASCII-case-insensitively, since real
-/// clients vary):
-/// - `syncml:metinf` → MetInf page; `syncml:dmddf1.2` → DDF page; a name the page lacks is
-///   [`Tag::Unknown`].
-/// - `SYNCML:SYNCML1.0`/`1.1`/`1.2` or no namespace: the parent decides, because clients
-///   leave the MetInf namespace out (e.g. `<Meta><MaxMsgSize>`) and several names exist on
-///   more than one page (`Format`, `Type`, `Size` on pages 1 and 2; `Add`, `Get`, ... on 0
-///   and 2):
-///   - child of `Meta` or of a MetInf element: MetInf page, else SyncML page;
-///   - child of a DDF element: DDF page, else SyncML, else MetInf page;
-///   - anywhere else: SyncML page, else MetInf page, else `MgmtTree` enters the DDF page
-///     (a TNDS object in `<Data>` without its namespace).
-/// - any other namespace → [`Tag::Unknown`].
-///
-/// Sources: FACTS.md B.1 (namespaces), B.3 (MetInf elements live in `<Meta>`), B.5 (DDF).
+/// Maps an element to its [`Tag`] by the rule documented on [`XmlReader`].
 pub(crate) fn resolve_tag(namespace: Option<&str>, local: &[u8], parent: Option<Tag>) -> Tag {
     let metinf = || MetInfTag::from_name(local).map(Tag::MetInf);
     let ddf = || DdfTag::from_name(local).map(Tag::Ddf);
