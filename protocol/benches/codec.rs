@@ -214,7 +214,27 @@ fn print_alloc_table(inputs: &[Input]) {
         black_box(decode_as(black_box(LIBDMCLIENT_WBXML), Encoding::Wbxml, &limits).unwrap());
     });
     row("decode_wbxml", "libdmclient_wbxml", LIBDMCLIENT_WBXML.len(), counts);
+    for (name, input, from, to) in conversions(&inputs[0]) {
+        let counts = count_allocs(|| {
+            black_box(convert(black_box(input), from, to));
+        });
+        row(name, if input == LIBDMCLIENT_WBXML { "libdmclient_wbxml" } else { "pkg1" }, input.len(), counts);
+    }
     println!();
+}
+
+/// What libwbxml's `wbxml2xml` / `xml2wbxml` do, done our way: decode to the model, encode.
+fn convert(bytes: &[u8], from: Encoding, to: Encoding) -> Vec<u8> {
+    encode(&decode_as(bytes, from, &Limits::DEFAULT).unwrap(), to)
+}
+
+/// The conversions measured against libwbxml (benches/libwbxml_reference.c).
+fn conversions(pkg1: &Input) -> [(&'static str, &[u8], Encoding, Encoding); 3] {
+    [
+        ("wbxml2xml", &pkg1.wbxml, Encoding::Wbxml, Encoding::Xml),
+        ("xml2wbxml", &pkg1.xml, Encoding::Xml, Encoding::Wbxml),
+        ("wbxml2xml", LIBDMCLIENT_WBXML, Encoding::Wbxml, Encoding::Xml),
+    ]
 }
 
 fn bench_codec(c: &mut Criterion, inputs: &[Input]) {
@@ -241,6 +261,14 @@ fn bench_codec(c: &mut Criterion, inputs: &[Input]) {
     group.bench_function("decode_wbxml", |b| {
         b.iter(|| decode_as(black_box(LIBDMCLIENT_WBXML), Encoding::Wbxml, &limits).unwrap())
     });
+    group.finish();
+    let mut group = c.benchmark_group("convert");
+    for (name, input, from, to) in conversions(&inputs[0]) {
+        let id =
+            if input == LIBDMCLIENT_WBXML { format!("libdmclient_{name}") } else { format!("pkg1_{name}") };
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_function(id, |b| b.iter(|| convert(black_box(input), from, to)));
+    }
     group.finish();
 }
 

@@ -1,1 +1,27 @@
-//! placeholder
+//! omadm's database: SQLite (embedded, the default) and PostgreSQL (several server nodes),
+//! behind one API.
+//!
+//! - [`Store`] is the handle (a pool of either backend): [`Store::connect`], then
+//!   [`Store::migrate`].
+//! - [`Tx`] is a write transaction. The session engine loads a session's state and applies
+//!   every change of one DM message in one `Tx`, so nothing is acknowledged to the device
+//!   before it is stored. Every data method exists on `Tx` and, as a convenience, on `Store`.
+//! - [`model`] holds the records both sides exchange; [`StoreError`] is the only error.
+//!
+//! The SQL is written once for both backends (`$n` placeholders, `ON CONFLICT`,
+//! `RETURNING`, `WITH RECURSIVE`), forked only where the dialects differ. The schema lives in
+//! `migrations/sqlite` and `migrations/postgres` (same file, table and column names), both
+//! embedded in the binary. Times are Unix epoch milliseconds; JSON is stored as text.
+
+mod conn;
+mod error;
+pub mod model;
+mod rows;
+mod store;
+
+pub use conn::{MAX_COMMAND_DEPTH, MAX_COMMAND_NODES, MAX_INVENTORY, MAX_LIMIT};
+pub use error::StoreError;
+pub use model::*;
+pub use store::{
+    ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS, Store, Tx,
+};

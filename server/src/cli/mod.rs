@@ -1,6 +1,7 @@
 //! Command-line interface: one module per top-level command.
 
 mod codec;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -14,6 +15,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the DM server and the admin API (defaults: 127.0.0.1:8080, sqlite://omadm.db).
+    Serve(serve::ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(serve::MigrateArgs),
     /// Decode and encode SyncML DM messages (XML and WBXML), for debugging devices.
     #[command(subcommand)]
     Codec(codec::CodecCommand),
@@ -22,6 +27,13 @@ enum Command {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(a) => serve::serve(a),
+        Command::Migrate(a) => serve::migrate(a),
         Command::Codec(c) => codec::run(c),
     }
+}
+
+/// A Tokio runtime for commands that talk to the database or the network.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

@@ -1,0 +1,276 @@
+//! `POST /dm`: the DM endpoint devices talk to (OMA-TS-DM_Protocol-V1_2 §5 HTTP binding).
+//!
+//! One request is one DM message. The session it belongs to is named by the token in the
+//! RespURI we handed out (`/dm?s=<token>`); without a token the message must be a package 1.
+//! The session state is loaded, the engine runs, and every change (session state, command
+//! states, results, nonces) is committed in one transaction before the answer leaves.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode as Http, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use omadm_protocol::auth::{HmacHeader, Nonce, Secret, hmac};
+use omadm_protocol::{Encoding, Limits, StatusCode, SyncMl, decode_as, encode};
+use omadm_storage::{Device, SessionOutcome, SessionRecord, StoreError, Tx};
+use serde::Deserialize;
+
+use crate::app::{App, now_millis, random_token, random16};
+use crate::session::{self, Effect, Input, SessionState, state::version_text};
+
+/// Queued commands loaded per message (more go in later packages).
+const QUEUE_BATCH: u32 = 32;
+
+/// The query of `/dm`.
+#[derive(Debug, Deserialize)]
+pub struct DmQuery {
+    /// Session token from our RespURI.
+    s: Option<String>,
+}
+
+/// Why a request got no DM answer.
+#[derive(Debug, thiserror::Error)]
+enum DmError {
+    #[error("content type must be application/vnd.syncml.dm+xml or +wbxml")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    BadMessage(String),
+    #[error("message too large: {0}")]
+    TooLarge(String),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("stored session state is unreadable: {0}")]
+    State(#[from] serde_json::Error),
+}
+
+impl IntoResponse for DmError {
+    fn into_response(self) -> Response {
+        let code = match &self {
+            DmError::UnsupportedMediaType => Http::UNSUPPORTED_MEDIA_TYPE,
+            DmError::BadMessage(_) => Http::BAD_REQUEST,
+            DmError::TooLarge(_) => Http::PAYLOAD_TOO_LARGE,
+            DmError::Store(_) | DmError::State(_) => {
+                tracing::error!(error = %self, "DM request failed");
+                Http::SERVICE_UNAVAILABLE
+            }
+        };
+        (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{self}\n")).into_response()
+    }
+}
+
+/// The handler of `POST /dm`.
+pub async fn post(
+    State(app): State<App>,
+    Query(q): Query<DmQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&app, q, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Result<Response, DmError> {
+    let encoding = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Encoding::from_content_type)
+        .ok_or(DmError::UnsupportedMediaType)?;
+    let limits = Limits { max_message_bytes: app.config.engine.max_msg_size as usize, ..Limits::default() };
+    let msg = decode_as(body, encoding, &limits).map_err(|e| match e {
+        omadm_protocol::DecodeError::MessageTooLarge { .. } => DmError::TooLarge(e.to_string()),
+        e => DmError::BadMessage(format!("undecodable DM message: {e}")),
+    })?;
+    let hmac_header = headers.get(hmac::HEADER_NAME).and_then(|v| v.to_str().ok());
+    let server_uri = server_uri(app, headers);
+    let now = now_millis();
+
+    let mut tx = app.store.begin().await?;
+    let (mut record, mut state, created) = match &q.s {
+        Some(token) => match tx.get_session(token).await? {
+            Some(rec) if rec.device_id == msg.hdr.source.loc_uri => {
+                let state: SessionState = serde_json::from_value(rec.state.clone())?;
+                if rec.outcome == SessionOutcome::Active
+                    && now - rec.last_activity_at > app.config.session_idle_timeout.as_millis() as i64
+                {
+                    // Too late: the session is over, its unanswered commands go back to the queue.
+                    expire(&mut tx, rec, now).await?;
+                    tx.commit().await?;
+                    return Ok(reply(
+                        &session::reject(&msg, &server_uri, StatusCode::RequestTimeout),
+                        encoding,
+                        None,
+                    ));
+                }
+                (rec, state, false)
+            }
+            // Unknown token, or another device's: no session of this device to continue.
+            _ => return Ok(reply(&session::reject(&msg, &server_uri, StatusCode::NotFound), encoding, None)),
+        },
+        None => {
+            if !session::is_package_one(&msg) {
+                return Ok(reply(
+                    &session::reject(&msg, &server_uri, StatusCode::BadRequest),
+                    encoding,
+                    None,
+                ));
+            }
+            let Some(version) = msg.version() else {
+                return Ok(reply(
+                    &session::reject(&msg, &server_uri, StatusCode::DtdVersionNotSupported),
+                    encoding,
+                    None,
+                ));
+            };
+            if tx.get_device(&msg.hdr.source.loc_uri).await?.is_none() {
+                // Not a device of ours: refused as an unknown principal, nothing stored.
+                return Ok(reply(
+                    &session::reject(&msg, &server_uri, StatusCode::InvalidCredentials),
+                    encoding,
+                    None,
+                ));
+            }
+            let state =
+                SessionState::new(version, msg.hdr.session_id.clone(), msg.hdr.source.loc_uri.clone());
+            let rec = SessionRecord {
+                token: random_token(),
+                device_id: state.device_id.clone(),
+                dm_session_id: state.session_id.clone(),
+                dm_version: version_text::name(version).to_owned(),
+                started_at: now,
+                last_activity_at: now,
+                ended_at: None,
+                messages_in: 0,
+                messages_out: 0,
+                outcome: SessionOutcome::Active,
+                state: serde_json::Value::Null,
+            };
+            (rec, state, true)
+        }
+    };
+    let Some(device) = tx.get_device(&record.device_id).await? else {
+        return Ok(reply(&session::reject(&msg, &server_uri, StatusCode::NotFound), encoding, None));
+    };
+    let queued = tx.next_queued(&device.device_id, QUEUE_BATCH).await?;
+    let resp_uri = format!("{server_uri}?s={}", record.token);
+    let input = Input {
+        msg: &msg,
+        body,
+        hmac: hmac_header,
+        encoding,
+        resp_uri: &resp_uri,
+        server_uri: &server_uri,
+        now,
+    };
+    let out = session::handle(&app.config.engine, &mut state, &device, &queued, &input, &mut random16);
+
+    let bytes = match out.response {
+        session::Response::Replay => {
+            let last = state.last_response.as_deref().unwrap_or_default();
+            base64::engine::general_purpose::STANDARD.decode(last).unwrap_or_default()
+        }
+        session::Response::Message(m) => encode(&m, encoding),
+    };
+    if out.store {
+        for effect in out.effects {
+            apply(&mut tx, &device, &record.token, &record.dm_version, effect, now).await?;
+        }
+        state.last_response = Some(base64::engine::general_purpose::STANDARD.encode(&bytes));
+        record.messages_in += 1;
+        record.messages_out += 1;
+        record.last_activity_at = now;
+        record.outcome = out.outcome;
+        if out.outcome != SessionOutcome::Active {
+            record.ended_at = Some(now);
+        }
+        if matches!(out.outcome, SessionOutcome::Aborted | SessionOutcome::Failed) {
+            tx.requeue_sent(&record.token, now).await?;
+        }
+        record.state = serde_json::to_value(&state)?;
+        if created {
+            tx.create_session(&record).await?;
+        } else {
+            tx.update_session(&record).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(
+            device = %record.device_id, session = %record.dm_session_id, msg = msg.hdr.msg_id,
+            outcome = record.outcome.as_str(), "DM message"
+        );
+    }
+    // The device that signs its messages gets signed answers (OMA-TS-DM_Security §5.5).
+    let hmac_out = (state.hmac && device.server_secret.is_some()).then(|| sign(&device, &bytes)).flatten();
+    Ok(reply_bytes(bytes, encoding, hmac_out))
+}
+
+/// Our URI: the configured public URL, else built from the Host header.
+fn server_uri(app: &App, headers: &HeaderMap) -> String {
+    if let Some(base) = &app.config.public_url {
+        return format!("{base}/dm");
+    }
+    let scheme = if app.config.tls.is_some() { "https" } else { "http" };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| app.config.listen.to_string());
+    format!("{scheme}://{host}/dm")
+}
+
+/// The x-syncml-hmac header for our answer, with the SRVCRED secret and the server nonce.
+fn sign(device: &Device, body: &[u8]) -> Option<HeaderValue> {
+    let secret = Secret::new(device.server_secret.clone()?);
+    let nonce = Nonce::from_b64(&device.server_nonce).ok()?;
+    let h: HmacHeader = hmac::header(&device.server_id, &secret, nonce.as_bytes(), body);
+    HeaderValue::from_str(&h.to_header_value()).ok()
+}
+
+fn reply(msg: &SyncMl, encoding: Encoding, hmac: Option<HeaderValue>) -> Response {
+    reply_bytes(encode(msg, encoding), encoding, hmac)
+}
+
+fn reply_bytes(bytes: Vec<u8>, encoding: Encoding, hmac: Option<HeaderValue>) -> Response {
+    let mut r =
+        (Http::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(encoding.content_type()))], bytes)
+            .into_response();
+    if let Some(h) = hmac {
+        r.headers_mut().insert(hmac::HEADER_NAME, h);
+    }
+    r
+}
+
+/// End an idle session: outcome timed out, unanswered commands back to the queue.
+pub async fn expire(tx: &mut Tx, mut rec: SessionRecord, now: i64) -> Result<(), StoreError> {
+    rec.outcome = SessionOutcome::TimedOut;
+    rec.ended_at = Some(now);
+    tx.requeue_sent(&rec.token, now).await?;
+    tx.update_session(&rec).await
+}
+
+async fn apply(
+    tx: &mut Tx,
+    device: &Device,
+    token: &str,
+    version: &str,
+    e: Effect,
+    now: i64,
+) -> Result<(), StoreError> {
+    let id = device.device_id.as_str();
+    match e {
+        Effect::ClientNonce(n) => tx.update_device_nonces(id, Some(&n), None, now).await,
+        Effect::ServerNonce(n) => tx.update_device_nonces(id, None, Some(&n), now).await,
+        Effect::DeviceSession => tx.record_device_session(id, version, now).await,
+        Effect::Inventory(items) => tx.upsert_inventory(id, &items).await,
+        Effect::CommandsSent(ids) => tx.mark_sent(&ids, token, now).await.map(|_| ()),
+        Effect::CommandStatus { id: cmd, state, status } => {
+            tx.set_command_status(cmd, state, status, now).await
+        }
+        Effect::Results { id: cmd, items } => tx.add_results(cmd, &items, now).await,
+        Effect::GenericAlert(mut a) => {
+            a.session_token = Some(token.to_owned());
+            tx.add_generic_alert(&a).await.map(|_| ())
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The omadm server: the DM session engine, the `/dm` endpoint, the admin API, `serve`.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dm;
+pub mod serve;
+pub mod session;

@@ -1,0 +1,417 @@
+//! The store handle, connecting, migrations and transactions.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Transaction;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::conn::Conn;
+use crate::error::StoreError;
+use crate::model::{
+    AuditEntry, CommandRecord, CommandSpec, CommandState, Device, GenericAlert, InventoryItem, Millis,
+    ResultItem, SessionRecord,
+};
+
+/// How long SQLite waits for another writer's lock before failing with "database is locked".
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections of a file-backed SQLite pool (readers run in parallel under WAL; writers are
+/// serialised by SQLite itself).
+pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
+/// Connections of a PostgreSQL pool, per server node.
+pub const PG_MAX_CONNECTIONS: u32 = 16;
+/// How long a caller waits for a free pooled connection.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The database: an embedded SQLite file (the default, one server node) or PostgreSQL
+/// (several server nodes sharing state). Cheap to clone: both variants are pool handles.
+///
+/// Data methods exist on [`Tx`] (the session engine applies all changes of one DM message
+/// in one transaction) and, as conveniences, on `Store`: a write opens a transaction, runs
+/// and commits; a read runs on a pooled connection without a transaction.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// SQLite, in WAL mode.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// An open write transaction. Dropped without [`Tx::commit`], it rolls back.
+///
+/// On SQLite it began with `BEGIN IMMEDIATE`: it holds the database's write lock from the
+/// start, so transactions never fail half-way on a lock upgrade and are fully serialised.
+/// On PostgreSQL it is `READ COMMITTED`; [`Tx::get_session`] locks the session row
+/// (`FOR UPDATE`) so two nodes never process messages of one session at once.
+///
+/// After any error the transaction should be dropped: on PostgreSQL a failed statement
+/// aborts the whole transaction.
+pub enum Tx {
+    /// A SQLite transaction.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// A PostgreSQL transaction.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tx({})", self.backend_name())
+    }
+}
+
+/// A pooled connection of either backend, for reads outside a transaction.
+enum Pooled {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Pooled {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Pooled::Sqlite(c) => Conn::Sqlite(c),
+            Pooled::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+}
+
+/// Whether a `sqlite:` URL names an in-memory database.
+fn sqlite_in_memory(url: &str) -> bool {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (db, query) = rest.split_once('?').unwrap_or((rest, ""));
+    db == ":memory:" || query.split('&').any(|kv| kv == "mode=memory")
+}
+
+impl Store {
+    /// Open the database at `url` and check that it answers.
+    ///
+    /// - `sqlite://path`, `sqlite:path` (relative) or `sqlite:///abs/path`: the file is
+    ///   created if missing; WAL journal, `synchronous = NORMAL` (durable at each checkpoint,
+    ///   never corrupt), busy timeout [`SQLITE_BUSY_TIMEOUT`], foreign keys on; a pool of
+    ///   [`SQLITE_MAX_CONNECTIONS`].
+    /// - `sqlite::memory:` (tests): one connection that is never recycled, so every use sees
+    ///   the same database. Do not call `Store` methods while holding a [`Tx`] on it: they
+    ///   would wait for that one connection.
+    /// - `postgres://...` / `postgresql://...`: a pool of [`PG_MAX_CONNECTIONS`].
+    ///
+    /// Does not migrate: call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::InvalidUrl(format!("SQLite URL: {e}")))?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .synchronous(SqliteSynchronous::Normal);
+            let pool = if sqlite_in_memory(url) {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(opts)
+                    .await?
+            } else {
+                SqlitePoolOptions::new()
+                    .max_connections(SQLITE_MAX_CONNECTIONS)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(opts.journal_mode(SqliteJournalMode::Wal))
+                    .await?
+            };
+            tracing::debug!(backend = "sqlite", in_memory = sqlite_in_memory(url), "connected");
+            Ok(Store::Sqlite(pool))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // The parse error is not repeated: it may quote the URL and its password.
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|_| StoreError::InvalidUrl("cannot parse the PostgreSQL URL".to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(PG_MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(opts)
+                .await?;
+            tracing::debug!(backend = "postgres", "connected");
+            Ok(Store::Postgres(pool))
+        } else {
+            let scheme = url.split_once(':').map_or("", |(s, _)| s);
+            let scheme: String = scheme.chars().take(20).collect();
+            Err(StoreError::InvalidUrl(format!(
+                "unsupported scheme {scheme:?}: use sqlite:, postgres: or postgresql:"
+            )))
+        }
+    }
+
+    /// Apply the migrations embedded for this backend (`migrations/sqlite` or
+    /// `migrations/postgres`) that are not applied yet. Safe to run on every start and from
+    /// several nodes at once (PostgreSQL takes an advisory lock).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self {
+            Store::Sqlite(_) => &SQLITE_MIGRATOR,
+            Store::Postgres(_) => &PG_MIGRATOR,
+        };
+        match self {
+            Store::Sqlite(p) => migrator.run(p).await?,
+            Store::Postgres(p) => migrator.run(p).await?,
+        }
+        tracing::info!(
+            backend = self.backend_name(),
+            latest = migrator.iter().map(|m| m.version).max(),
+            "database schema up to date"
+        );
+        Ok(())
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Check that the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pooled().await?.conn().ping().await
+    }
+
+    /// Close the pool: waits for checked-out connections to come back, then closes them all.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(p) => p.close().await,
+            Store::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Begin a write transaction (`BEGIN IMMEDIATE` on SQLite; see [`Tx`]).
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Store::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    async fn pooled(&self) -> Result<Pooled, StoreError> {
+        Ok(match self {
+            Store::Sqlite(p) => Pooled::Sqlite(p.acquire().await?),
+            Store::Postgres(p) => Pooled::Postgres(p.acquire().await?),
+        })
+    }
+
+    /// A session by token, without locking it (admin reads). The session engine reads
+    /// sessions with [`Tx::get_session`] instead.
+    pub async fn get_session(&self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.pooled().await?.conn().get_session(token, false).await
+    }
+}
+
+impl Tx {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(t) => Conn::Sqlite(t),
+            Tx::Postgres(t) => Conn::Postgres(t),
+        }
+    }
+
+    /// Make every change of this transaction durable (SQLite: at the next WAL checkpoint
+    /// with `synchronous = NORMAL`).
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Undo every change of this transaction (dropping it does the same).
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Tx::Sqlite(_) => "sqlite",
+            Tx::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A session by token. On PostgreSQL the row stays locked (`SELECT ... FOR UPDATE`) until
+    /// this transaction ends, so a second node handling the same session waits here; on
+    /// SQLite `BEGIN IMMEDIATE` already serialised the transactions.
+    pub async fn get_session(&mut self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.conn().get_session(token, true).await
+    }
+}
+
+/// Define each data method on [`Tx`] (with its doc) and its [`Store`] convenience: `write`
+/// ones open a transaction, call, commit; `read` ones run on a pooled connection.
+macro_rules! api {
+    ($(
+        $(#[$doc:meta])*
+        $kind:ident fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;
+    )*) => {
+        impl Tx {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&mut self, $($arg: $ty),*) -> Result<$ret, StoreError> {
+                    self.conn().$name($($arg),*).await
+                }
+            )*
+        }
+
+        impl Store {
+            $(
+                #[doc = concat!("[`Tx::", stringify!($name), "`] ", api!(@how $kind), ".")]
+                pub async fn $name(&self, $($arg: $ty),*) -> Result<$ret, StoreError> {
+                    api!(@body $kind, self, $name, $($arg),*)
+                }
+            )*
+        }
+    };
+    (@how write) => { "in a transaction of its own" };
+    (@how read) => { "on a pooled connection, outside a transaction" };
+    (@body write, $self:ident, $name:ident, $($arg:ident),*) => {{
+        let mut tx = $self.begin().await?;
+        let out = tx.$name($($arg),*).await?;
+        tx.commit().await?;
+        Ok(out)
+    }};
+    (@body read, $self:ident, $name:ident, $($arg:ident),*) => {{
+        $self.pooled().await?.conn().$name($($arg),*).await
+    }};
+}
+
+api! {
+    /// Store a new device. `Conflict` if its `device_id` exists.
+    write fn create_device(device: &Device) -> ();
+
+    /// Replace every field of an existing device but `device_id` and `created_at`
+    /// (credential changes from the admin API). `NotFound` if it does not exist.
+    write fn update_device(device: &Device) -> ();
+
+    /// A device by id.
+    read fn get_device(device_id: &str) -> Option<Device>;
+
+    /// Devices ordered by `device_id` (byte order on both backends), those after `after`
+    /// (keyset pagination: pass the last id of the previous page). At most `limit`, clamped
+    /// to [`MAX_LIMIT`](crate::MAX_LIMIT).
+    read fn list_devices(after: Option<&str>, limit: u32) -> Vec<Device>;
+
+    /// Delete a device and, by cascade, its inventory, commands, results, generic alerts
+    /// and sessions (not its audit entries). `false` if it did not exist.
+    write fn delete_device(device_id: &str) -> bool;
+
+    /// Set the nonces that are `Some` (the other stays as it is) and `updated_at`.
+    /// `NotFound` if the device does not exist.
+    write fn update_device_nonces(
+        device_id: &str,
+        client_nonce: Option<&str>,
+        server_nonce: Option<&str>,
+        now: Millis
+    ) -> ();
+
+    /// Note a session of the device: sets `dm_version`, `last_session_at` and `updated_at`.
+    /// `NotFound` if the device does not exist.
+    write fn record_device_session(device_id: &str, dm_version: &str, now: Millis) -> ();
+
+    /// Insert or replace inventory items by `(device_id, uri)`. `NotFound` if the device does
+    /// not exist.
+    write fn upsert_inventory(device_id: &str, items: &[InventoryItem]) -> ();
+
+    /// A device's inventory ordered by URI (at most [`MAX_INVENTORY`](crate::MAX_INVENTORY)
+    /// items).
+    read fn list_inventory(device_id: &str) -> Vec<InventoryItem>;
+
+    /// Queue a command tree for a device: one row per command, children of Atomic/Sequence
+    /// with `parent_id` and `position`, all `queued`. Returns the id of the top command.
+    /// `Invalid` for a tree without op, with children under a non-container, an empty
+    /// container, deeper than [`MAX_COMMAND_DEPTH`](crate::MAX_COMMAND_DEPTH) or larger than
+    /// [`MAX_COMMAND_NODES`](crate::MAX_COMMAND_NODES); `NotFound` if the device does not
+    /// exist.
+    write fn enqueue_command(device_id: &str, spec: &CommandSpec, now: Millis) -> i64;
+
+    /// A command of a device (top-level or child) with its children, recursively, and its
+    /// results.
+    read fn get_command(device_id: &str, id: i64) -> Option<CommandRecord>;
+
+    /// Top-level commands of a device, newest first, optionally only those in `state`,
+    /// with children and results. At most `limit`, clamped to [`MAX_LIMIT`](crate::MAX_LIMIT).
+    read fn list_commands(
+        device_id: &str,
+        state: Option<CommandState>,
+        limit: u32
+    ) -> Vec<CommandRecord>;
+
+    /// The device's queued top-level commands, oldest first, with children (in position
+    /// order): what the next package should carry. At most `limit`, clamped to
+    /// [`MAX_LIMIT`](crate::MAX_LIMIT).
+    read fn next_queued(device_id: &str, limit: u32) -> Vec<CommandRecord>;
+
+    /// Mark the given commands `sent` in session `session_token` (the caller lists the
+    /// children of containers too). Only `queued` or `sent` rows change; returns how many.
+    write fn mark_sent(ids: &[i64], session_token: &str, now: Millis) -> u64;
+
+    /// Record the device's answer to a command: its new state and Status code.
+    /// `NotFound` if the command does not exist.
+    write fn set_command_status(
+        id: i64,
+        state: CommandState,
+        status: Option<u16>,
+        now: Millis
+    ) -> ();
+
+    /// Append Results items to a command. `NotFound` if the command does not exist.
+    write fn add_results(command_id: i64, items: &[ResultItem], now: Millis) -> ();
+
+    /// Put the commands still `sent` in session `session_token` back to `queued` (session
+    /// token cleared), so that a session that timed out or broke loses nothing. Returns how
+    /// many rows changed.
+    write fn requeue_sent(session_token: &str, now: Millis) -> u64;
+
+    /// Store a received Generic Alert (its `id` is ignored); returns the new id.
+    /// `NotFound` if the device does not exist.
+    write fn add_generic_alert(alert: &GenericAlert) -> i64;
+
+    /// Generic alerts, newest first, of one device or of all. At most `limit`, clamped to
+    /// [`MAX_LIMIT`](crate::MAX_LIMIT).
+    read fn list_generic_alerts(device_id: Option<&str>, limit: u32) -> Vec<GenericAlert>;
+
+    /// Store a new session. `Conflict` if the token exists; `NotFound` if the device does
+    /// not.
+    write fn create_session(session: &SessionRecord) -> ();
+
+    /// Update every mutable field of a session (all but `token`, `device_id` and
+    /// `started_at`). `NotFound` if it does not exist.
+    write fn update_session(session: &SessionRecord) -> ();
+
+    /// A device's sessions, newest (by `started_at`) first. At most `limit`, clamped to
+    /// [`MAX_LIMIT`](crate::MAX_LIMIT).
+    read fn list_sessions(device_id: &str, limit: u32) -> Vec<SessionRecord>;
+
+    /// Sessions still `active` whose last message came before `before`, the longest idle
+    /// first: those to time out. At most `limit`, clamped to [`MAX_LIMIT`](crate::MAX_LIMIT).
+    read fn idle_sessions(before: Millis, limit: u32) -> Vec<SessionRecord>;
+
+    /// Append an audit entry (`detail` must hold no secrets); returns its id.
+    write fn audit(
+        actor: &str,
+        action: &str,
+        device_id: Option<&str>,
+        detail: &serde_json::Value,
+        now: Millis
+    ) -> i64;
+
+    /// Audit entries, newest first, of one device or of all. At most `limit`, clamped to
+    /// [`MAX_LIMIT`](crate::MAX_LIMIT).
+    read fn list_audit(device_id: Option<&str>, limit: u32) -> Vec<AuditEntry>;
+}

@@ -1,0 +1,1217 @@
+//! The storage contract, run against every backend: a SQLite file, `sqlite::memory:` and
+//! PostgreSQL.
+//!
+//! PostgreSQL comes from `OMADM_TEST_PG_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`);
+//! each test creates a fresh database `omadm_test_<random>` through it and drops it at the
+//! end, so the tests run in parallel. When the variable is unset the PostgreSQL tests fail
+//! if `CI=true` and are skipped with a note otherwise; when it is set but the server is
+//! unreachable they fail.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use omadm_storage::{
+    AuditEntry, ClientAuthType, CommandRecord, CommandSpec, CommandState, Device, GenericAlert,
+    InventoryItem, MAX_LIMIT, Op, ResultItem, SessionOutcome, SessionRecord, Store, StoreError,
+};
+use serde_json::json;
+use sqlx::Connection;
+
+// ---------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    SqliteFile,
+    SqliteMemory,
+    Postgres,
+}
+
+enum Cleanup {
+    None,
+    Files(PathBuf),
+    PgDatabase { admin_url: String, name: String },
+}
+
+/// A unique-enough suffix without a random-number crate.
+fn unique() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
+    );
+    format!("{:016x}", h.finish())
+}
+
+/// The PostgreSQL URL to test against, `None` to skip (unset and not in CI).
+fn pg_url() -> Option<String> {
+    match std::env::var("OMADM_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "OMADM_TEST_PG_URL is not set and CI=true: the PostgreSQL contract tests \
+                     must run in CI (e.g. OMADM_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test)"
+                );
+            }
+            // Once, and straight to stderr: `eprintln!` would be captured by the test harness.
+            static NOTE: std::sync::Once = std::sync::Once::new();
+            NOTE.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: OMADM_TEST_PG_URL is not set; the PostgreSQL contract tests pass \
+                     without running (set it, e.g. postgres://postgres@127.0.0.1:5432/test, \
+                     to run them)"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[authority_start..].find('/') {
+        Some(i) => &base[..authority_start + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+async fn admin_connection(admin_url: &str) -> sqlx::PgConnection {
+    match sqlx::PgConnection::connect(admin_url).await {
+        Ok(c) => c,
+        Err(e) => panic!("OMADM_TEST_PG_URL is set but PostgreSQL is unreachable: {e}"),
+    }
+}
+
+/// A fresh, migrated store of `backend`; `None` when the backend is skipped.
+async fn open(backend: Backend) -> Option<(Store, Cleanup)> {
+    let (url, cleanup) = match backend {
+        Backend::SqliteMemory => ("sqlite::memory:".to_string(), Cleanup::None),
+        Backend::SqliteFile => {
+            let path = std::env::temp_dir().join(format!("omadm-test-{}.db", unique()));
+            (format!("sqlite://{}", path.display()), Cleanup::Files(path))
+        }
+        Backend::Postgres => {
+            let admin_url = pg_url()?;
+            let name = format!("omadm_test_{}", unique());
+            let mut admin = admin_connection(&admin_url).await;
+            // A linguistic default collation (ICU en-US) where the server has ICU, as a
+            // production database may have: the schema must still order ids byte-wise.
+            let icu = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu \
+                 ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )))
+            .execute(&mut admin)
+            .await;
+            if icu.is_err() {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("CREATE DATABASE");
+            }
+            admin.close().await.ok();
+            (with_database(&admin_url, &name), Cleanup::PgDatabase { admin_url, name })
+        }
+    };
+    let store = Store::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    Some((store, cleanup))
+}
+
+async fn cleanup(store: Store, cleanup: Cleanup) {
+    store.close().await;
+    match cleanup {
+        Cleanup::None => {}
+        Cleanup::Files(path) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        Cleanup::PgDatabase { admin_url, name } => {
+            let mut admin = admin_connection(&admin_url).await;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+                .execute(&mut admin)
+                .await
+                .expect("DROP DATABASE");
+            admin.close().await.ok();
+        }
+    }
+}
+
+/// Run one contract test on one backend; the database is removed even when the test fails.
+async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some((store, c)) = open(backend).await else {
+        return;
+    };
+    // Spawned: the test's futures must be `Send` (as in the server), and a panic is caught.
+    let outcome = tokio::spawn(test(store.clone())).await;
+    cleanup(store, c).await;
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("test task failed: {e}"),
+        }
+    }
+}
+
+/// Each listed `async fn(Store)` becomes one test per backend.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::run(crate::Backend::SqliteFile, crate::$name).await;
+                }
+            )*
+        }
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::run(crate::Backend::SqliteMemory, crate::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::run(crate::Backend::Postgres, crate::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    migrate_is_idempotent,
+    device_create_get_update,
+    device_conflict,
+    device_nonces_and_session,
+    list_devices_keyset,
+    delete_device_cascades,
+    inventory_upsert_and_order,
+    enqueue_and_get_tree,
+    enqueue_rejects_invalid,
+    next_queued_order_with_children,
+    command_lifecycle,
+    requeue_sent_restores_queue,
+    generic_alerts,
+    sessions,
+    idle_sessions,
+    audit_log,
+    limits_are_clamped,
+    tx_dropped_leaves_nothing,
+    tx_sees_own_writes,
+    session_lock_serialises,
+    concurrent_writers,
+    corrupt_data_is_an_error,
+    errors_hide_secrets,
+);
+
+/// Run raw SQL (to inspect or damage the database behind the API).
+async fn raw(store: &Store, sql: &'static str) {
+    match store {
+        Store::Sqlite(p) => {
+            sqlx::query(sql).execute(p).await.expect("raw SQL");
+        }
+        Store::Postgres(p) => {
+            sqlx::query(sql).execute(p).await.expect("raw SQL");
+        }
+    }
+}
+
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    match store {
+        Store::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.expect("count"),
+        Store::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await.expect("count"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------
+
+fn device(id: &str) -> Device {
+    Device {
+        device_id: id.to_string(),
+        client_auth_type: ClientAuthType::Md5,
+        client_username: "user".into(),
+        client_secret: "Y2xpZW50LXNlY3JldA==".into(),
+        client_nonce: "Y25vbmNl".into(),
+        server_id: "omadm".into(),
+        server_secret: Some("c2VydmVyLXNlY3JldA==".into()),
+        server_nonce: "c25vbmNl".into(),
+        dm_version: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+        last_session_at: None,
+    }
+}
+
+fn leaf(op: Op, target: &str) -> CommandSpec {
+    CommandSpec { op: Some(op), target: Some(target.to_string()), ..CommandSpec::default() }
+}
+
+fn container(op: Op, children: Vec<CommandSpec>) -> CommandSpec {
+    CommandSpec { op: Some(op), children, ..CommandSpec::default() }
+}
+
+fn session(token: &str, device_id: &str, started_at: i64) -> SessionRecord {
+    SessionRecord {
+        token: token.to_string(),
+        device_id: device_id.to_string(),
+        dm_session_id: "1".into(),
+        dm_version: "1.2".into(),
+        started_at,
+        last_activity_at: started_at,
+        ended_at: None,
+        messages_in: 0,
+        messages_out: 0,
+        outcome: SessionOutcome::Active,
+        state: json!({"phase": "auth"}),
+    }
+}
+
+fn alert(device_id: &str, data: &str, at: i64) -> GenericAlert {
+    GenericAlert {
+        id: 0,
+        device_id: device_id.to_string(),
+        session_token: Some("tok".into()),
+        alert_type: Some("org.openmobilealliance.dm.firmwareupdate.download".into()),
+        format: Some("int".into()),
+        mark: Some("critical".into()),
+        source: Some("./FUMO/Download".into()),
+        data: Some(data.to_string()),
+        correlator: Some("corr-1".into()),
+        received_at: at,
+    }
+}
+
+/// Ids of a tree in pre-order.
+fn ids(rec: &CommandRecord) -> Vec<i64> {
+    let mut out = vec![rec.id];
+    for c in &rec.children {
+        out.extend(ids(c));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Contract
+// ---------------------------------------------------------------------------------------
+
+async fn migrate_is_idempotent(s: Store) {
+    s.migrate().await.expect("second migrate");
+    s.ping().await.expect("ping");
+    assert!(matches!(s.backend_name(), "sqlite" | "postgres"));
+}
+
+async fn device_create_get_update(s: Store) {
+    let d = device("IMEI:493005100592800");
+    s.create_device(&d).await.unwrap();
+    assert_eq!(s.get_device(&d.device_id).await.unwrap(), Some(d.clone()));
+    assert_eq!(s.get_device("IMEI:0").await.unwrap(), None);
+
+    let mut changed = d.clone();
+    changed.client_auth_type = ClientAuthType::Hmac;
+    changed.client_secret = "bmV3".into();
+    changed.server_secret = None;
+    changed.updated_at = 2_000;
+    s.update_device(&changed).await.unwrap();
+    assert_eq!(s.get_device(&d.device_id).await.unwrap(), Some(changed));
+
+    let err = s.update_device(&device("IMEI:0")).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+async fn device_conflict(s: Store) {
+    let d = device("dev-1");
+    s.create_device(&d).await.unwrap();
+    let mut other = device("dev-1");
+    other.client_username = "intruder".into();
+    let err = s.create_device(&other).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(s.get_device("dev-1").await.unwrap(), Some(d));
+
+    // Inside a transaction the conflict does not poison it (PostgreSQL aborts a
+    // transaction on a failed statement; ON CONFLICT DO NOTHING avoids the failure).
+    let mut tx = s.begin().await.unwrap();
+    assert!(matches!(tx.create_device(&other).await, Err(StoreError::Conflict(_))));
+    tx.create_device(&device("dev-2")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(s.get_device("dev-2").await.unwrap().is_some());
+}
+
+async fn device_nonces_and_session(s: Store) {
+    let d = device("dev");
+    s.create_device(&d).await.unwrap();
+
+    s.update_device_nonces("dev", Some("bmV3LWM="), None, 2_000).await.unwrap();
+    let got = s.get_device("dev").await.unwrap().unwrap();
+    assert_eq!(got.client_nonce, "bmV3LWM=");
+    assert_eq!(got.server_nonce, d.server_nonce);
+    assert_eq!(got.updated_at, 2_000);
+
+    s.update_device_nonces("dev", None, Some("bmV3LXM="), 3_000).await.unwrap();
+    let got = s.get_device("dev").await.unwrap().unwrap();
+    assert_eq!(got.client_nonce, "bmV3LWM=");
+    assert_eq!(got.server_nonce, "bmV3LXM=");
+
+    s.record_device_session("dev", "1.1.2", 4_000).await.unwrap();
+    let got = s.get_device("dev").await.unwrap().unwrap();
+    assert_eq!(got.dm_version.as_deref(), Some("1.1.2"));
+    assert_eq!(got.last_session_at, Some(4_000));
+    assert_eq!(got.updated_at, 4_000);
+    assert_eq!(got.created_at, 1_000);
+
+    assert!(matches!(s.update_device_nonces("nope", Some("x"), None, 1).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.record_device_session("nope", "1.2", 1).await, Err(StoreError::NotFound(_))));
+}
+
+async fn list_devices_keyset(s: Store) {
+    // Byte order on both backends: upper case before lower case, ':' after digits.
+    let ids = ["imei:2", "IMEI:10", "IMEI:2", "IMEI:1", "MEID:1", "imei:1", "IMEI:1:0"];
+    for id in ids {
+        s.create_device(&device(id)).await.unwrap();
+    }
+    let mut expected: Vec<&str> = ids.to_vec();
+    expected.sort(); // Rust's str order is byte order
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s.list_devices(after.as_deref(), 3).await.unwrap();
+        assert!(page.len() <= 3);
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|d| d.device_id.clone());
+        seen.extend(page.into_iter().map(|d| d.device_id));
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(s.list_devices(None, 0).await.unwrap(), vec![]);
+    assert_eq!(s.list_devices(Some("zzz"), 10).await.unwrap(), vec![]);
+}
+
+async fn delete_device_cascades(s: Store) {
+    for id in ["gone", "kept"] {
+        s.create_device(&device(id)).await.unwrap();
+        s.upsert_inventory(
+            id,
+            &[InventoryItem {
+                uri: "./DevInfo/Man".into(),
+                format: Some("chr".into()),
+                value: "ACME".into(),
+                updated_at: 5,
+            }],
+        )
+        .await
+        .unwrap();
+        let cmd = s
+            .enqueue_command(id, &container(Op::Atomic, vec![leaf(Op::Get, "./DevInfo/Mod")]), 10)
+            .await
+            .unwrap();
+        let tree = s.get_command(id, cmd).await.unwrap().unwrap();
+        s.add_results(
+            tree.children[0].id,
+            &[ResultItem {
+                source: "./DevInfo/Mod".into(),
+                format: None,
+                mime_type: None,
+                data: "X1".into(),
+            }],
+            11,
+        )
+        .await
+        .unwrap();
+        s.add_generic_alert(&alert(id, "200", 12)).await.unwrap();
+        s.create_session(&session(&format!("tok-{id}"), id, 13)).await.unwrap();
+        s.audit("api", "device.create", Some(id), &json!({}), 14).await.unwrap();
+    }
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM command_results").await, 2);
+
+    assert!(s.delete_device("gone").await.unwrap());
+    assert!(!s.delete_device("gone").await.unwrap());
+
+    assert_eq!(s.get_device("gone").await.unwrap(), None);
+    assert!(s.list_inventory("gone").await.unwrap().is_empty());
+    assert!(s.list_commands("gone", None, 10).await.unwrap().is_empty());
+    assert!(s.list_generic_alerts(Some("gone"), 10).await.unwrap().is_empty());
+    assert!(s.list_sessions("gone", 10).await.unwrap().is_empty());
+    assert_eq!(s.get_session("tok-gone").await.unwrap(), None);
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM commands WHERE device_id = 'gone'").await, 0);
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM command_results").await, 1);
+    // The audit log outlives the device.
+    assert_eq!(s.list_audit(Some("gone"), 10).await.unwrap().len(), 1);
+
+    // The other device is untouched.
+    assert_eq!(s.list_inventory("kept").await.unwrap().len(), 1);
+    assert_eq!(s.list_commands("kept", None, 10).await.unwrap().len(), 1);
+    assert_eq!(s.list_generic_alerts(Some("kept"), 10).await.unwrap().len(), 1);
+    assert!(s.get_session("tok-kept").await.unwrap().is_some());
+}
+
+async fn inventory_upsert_and_order(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    let item = |uri: &str, value: &str, at: i64| InventoryItem {
+        uri: uri.to_string(),
+        format: Some("chr".into()),
+        value: value.to_string(),
+        updated_at: at,
+    };
+    s.upsert_inventory(
+        "dev",
+        &[
+            item("./DevInfo/Man", "ACME", 1),
+            item("./DevDetail/SwV", "1.0", 1),
+            item("./DevInfo/Lang", "en", 1),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut newer = item("./DevDetail/SwV", "2.0", 2);
+    newer.format = None;
+    s.upsert_inventory("dev", std::slice::from_ref(&newer)).await.unwrap();
+    let got = s.list_inventory("dev").await.unwrap();
+    assert_eq!(got, vec![newer, item("./DevInfo/Lang", "en", 1), item("./DevInfo/Man", "ACME", 1),]);
+    s.upsert_inventory("dev", &[]).await.unwrap();
+    assert!(matches!(s.upsert_inventory("nope", &[item("./x", "y", 1)]).await, Err(StoreError::NotFound(_))));
+    assert!(s.list_inventory("nope").await.unwrap().is_empty());
+}
+
+async fn enqueue_and_get_tree(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    s.create_device(&device("other")).await.unwrap();
+    let replace = CommandSpec {
+        op: Some(Op::Replace),
+        target: Some("./Vendor/Setting".into()),
+        data: Some("42".into()),
+        format: Some("int".into()),
+        mime_type: Some("text/plain".into()),
+        ..CommandSpec::default()
+    };
+    let alert = CommandSpec {
+        op: Some(Op::Alert),
+        alert_code: Some(1103),
+        texts: vec!["MINDT=10".into(), "Pick one".into(), "A".into(), "B".into()],
+        ..CommandSpec::default()
+    };
+    let copy = CommandSpec {
+        op: Some(Op::Copy),
+        source: Some("./A".into()),
+        target: Some("./B".into()),
+        ..CommandSpec::default()
+    };
+    let spec = container(
+        Op::Atomic,
+        vec![
+            replace.clone(),
+            container(Op::Sequence, vec![alert.clone(), leaf(Op::Exec, "./FUMO/Update")]),
+            copy.clone(),
+        ],
+    );
+    let id = s.enqueue_command("dev", &spec, 100).await.unwrap();
+    let tree = s.get_command("dev", id).await.unwrap().unwrap();
+
+    assert_eq!(tree.id, id);
+    assert_eq!(tree.device_id, "dev");
+    assert_eq!(tree.parent_id, None);
+    assert_eq!(tree.position, 0);
+    assert_eq!(tree.spec.op, Some(Op::Atomic));
+    assert!(tree.spec.children.is_empty(), "children live in `children`");
+    assert_eq!(tree.state, CommandState::Queued);
+    assert_eq!(tree.status, None);
+    assert_eq!(tree.session_token, None);
+    assert_eq!((tree.created_at, tree.updated_at), (100, 100));
+    assert_eq!(tree.children.len(), 3);
+    assert_eq!(tree.children[0].spec, replace);
+    assert_eq!(tree.children[2].spec, copy);
+    let seq = &tree.children[1];
+    assert_eq!(seq.spec.op, Some(Op::Sequence));
+    assert_eq!(seq.parent_id, Some(id));
+    assert_eq!(seq.children[0].spec, alert);
+    assert_eq!(seq.children[1].spec, leaf(Op::Exec, "./FUMO/Update"));
+    for (i, c) in tree.children.iter().enumerate() {
+        assert_eq!(c.position, i as i32);
+        assert_eq!(c.parent_id, Some(id));
+        assert_eq!(c.state, CommandState::Queued);
+    }
+    for (i, c) in seq.children.iter().enumerate() {
+        assert_eq!(c.position, i as i32);
+        assert_eq!(c.parent_id, Some(seq.id));
+    }
+    assert_eq!(ids(&tree).len(), 6);
+
+    // A child on its own, with its subtree.
+    let sub = s.get_command("dev", seq.id).await.unwrap().unwrap();
+    assert_eq!(&sub, seq);
+    // Another device's id space.
+    assert_eq!(s.get_command("other", id).await.unwrap(), None);
+    assert_eq!(s.get_command("dev", id + 1000).await.unwrap(), None);
+}
+
+async fn enqueue_rejects_invalid(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    let invalid = [
+        CommandSpec::default(),
+        CommandSpec { op: Some(Op::Get), children: vec![leaf(Op::Get, "./a")], ..CommandSpec::default() },
+        container(Op::Atomic, vec![]),
+        container(Op::Sequence, vec![CommandSpec::default()]),
+        (0..10).fold(leaf(Op::Get, "./deep"), |inner, _| container(Op::Sequence, vec![inner])),
+        container(Op::Atomic, vec![leaf(Op::Get, "./a"); 1000]),
+    ];
+    for spec in &invalid {
+        let err = s.enqueue_command("dev", spec, 1).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    }
+    assert!(s.list_commands("dev", None, 100).await.unwrap().is_empty());
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM commands").await, 0);
+
+    let err = s.enqueue_command("nope", &leaf(Op::Get, "./a"), 1).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+async fn next_queued_order_with_children(s: Store) {
+    s.create_device(&device("a")).await.unwrap();
+    s.create_device(&device("b")).await.unwrap();
+    let c1 = s.enqueue_command("a", &leaf(Op::Get, "./1"), 1).await.unwrap();
+    s.enqueue_command("b", &leaf(Op::Get, "./b"), 2).await.unwrap();
+    let c2 = s
+        .enqueue_command(
+            "a",
+            &container(
+                Op::Atomic,
+                vec![
+                    leaf(Op::Replace, "./2/a"),
+                    container(Op::Sequence, vec![leaf(Op::Exec, "./2/b/x"), leaf(Op::Get, "./2/b/y")]),
+                    leaf(Op::Delete, "./2/c"),
+                ],
+            ),
+            3,
+        )
+        .await
+        .unwrap();
+    let c3 = s.enqueue_command("a", &leaf(Op::Add, "./3"), 4).await.unwrap();
+
+    let q = s.next_queued("a", 10).await.unwrap();
+    assert_eq!(q.iter().map(|c| c.id).collect::<Vec<_>>(), vec![c1, c2, c3]);
+    let atomic = &q[1];
+    let targets: Vec<_> = atomic.children.iter().map(|c| c.spec.target.clone().unwrap_or_default()).collect();
+    assert_eq!(targets, vec!["./2/a", "", "./2/c"]);
+    let seq: Vec<_> = atomic.children[1].children.iter().map(|c| c.spec.target.clone().unwrap()).collect();
+    assert_eq!(seq, vec!["./2/b/x", "./2/b/y"]);
+    assert_eq!(ids(atomic).len(), 6);
+
+    // The limit counts top-level commands; trees stay whole.
+    let q = s.next_queued("a", 2).await.unwrap();
+    assert_eq!(q.iter().map(|c| c.id).collect::<Vec<_>>(), vec![c1, c2]);
+    assert_eq!(ids(&q[1]).len(), 6);
+
+    // Sent ones leave the queue (the caller marks the children too).
+    s.mark_sent(&[c1], "tok", 5).await.unwrap();
+    s.mark_sent(&ids(&q[1]), "tok", 5).await.unwrap();
+    let q = s.next_queued("a", 10).await.unwrap();
+    assert_eq!(q.iter().map(|c| c.id).collect::<Vec<_>>(), vec![c3]);
+    assert_eq!(s.next_queued("b", 10).await.unwrap().len(), 1);
+    assert!(s.next_queued("nope", 10).await.unwrap().is_empty());
+    assert!(s.next_queued("a", 0).await.unwrap().is_empty());
+}
+
+async fn command_lifecycle(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    let get = s.enqueue_command("dev", &leaf(Op::Get, "./DevInfo"), 10).await.unwrap();
+    let seq =
+        s.enqueue_command("dev", &container(Op::Sequence, vec![leaf(Op::Replace, "./x")]), 11).await.unwrap();
+    let seq_tree = s.get_command("dev", seq).await.unwrap().unwrap();
+    let child = seq_tree.children[0].id;
+
+    assert_eq!(s.mark_sent(&[get, seq, child], "tok-1", 20).await.unwrap(), 3);
+    let sent = s.get_command("dev", get).await.unwrap().unwrap();
+    assert_eq!(sent.state, CommandState::Sent);
+    assert_eq!(sent.session_token.as_deref(), Some("tok-1"));
+    assert_eq!(sent.updated_at, 20);
+    let sent_seq = s.get_command("dev", seq).await.unwrap().unwrap();
+    assert_eq!(sent_seq.children[0].state, CommandState::Sent);
+
+    let items = [
+        ResultItem {
+            source: "./DevInfo/Man".into(),
+            format: Some("chr".into()),
+            mime_type: Some("text/plain".into()),
+            data: "ACME".into(),
+        },
+        ResultItem { source: "./DevInfo/Mod".into(), format: None, mime_type: None, data: "X1".into() },
+    ];
+    s.add_results(get, &items[..1], 30).await.unwrap();
+    s.add_results(get, &items[1..], 31).await.unwrap();
+    s.set_command_status(get, CommandState::Done, Some(200), 32).await.unwrap();
+    s.set_command_status(child, CommandState::Failed, Some(500), 33).await.unwrap();
+    s.set_command_status(seq, CommandState::Failed, Some(215), 33).await.unwrap();
+
+    let done = s.get_command("dev", get).await.unwrap().unwrap();
+    assert_eq!(done.state, CommandState::Done);
+    assert_eq!(done.status, Some(200));
+    assert_eq!(done.results, items.to_vec());
+    assert_eq!(done.updated_at, 32);
+
+    // A finished command is not sent again.
+    assert_eq!(s.mark_sent(&[get], "tok-2", 40).await.unwrap(), 0);
+    assert_eq!(s.get_command("dev", get).await.unwrap().unwrap().session_token.as_deref(), Some("tok-1"));
+
+    let third = s.enqueue_command("dev", &leaf(Op::Delete, "./y"), 50).await.unwrap();
+    let all = s.list_commands("dev", None, 10).await.unwrap();
+    assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), vec![third, seq, get]);
+    assert_eq!(all[1].children.len(), 1);
+    assert_eq!(all[1].children[0].status, Some(500));
+    assert_eq!(all[2].results.len(), 2);
+    let failed = s.list_commands("dev", Some(CommandState::Failed), 10).await.unwrap();
+    assert_eq!(failed.iter().map(|c| c.id).collect::<Vec<_>>(), vec![seq]);
+    let queued = s.list_commands("dev", Some(CommandState::Queued), 10).await.unwrap();
+    assert_eq!(queued.iter().map(|c| c.id).collect::<Vec<_>>(), vec![third]);
+    assert_eq!(s.list_commands("dev", None, 1).await.unwrap().len(), 1);
+
+    assert!(matches!(
+        s.set_command_status(999_999, CommandState::Done, None, 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(s.add_results(999_999, &items, 1).await, Err(StoreError::NotFound(_))));
+    s.add_results(get, &[], 1).await.unwrap();
+}
+
+async fn requeue_sent_restores_queue(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    let a = s.enqueue_command("dev", &leaf(Op::Get, "./a"), 1).await.unwrap();
+    let atomic = s
+        .enqueue_command("dev", &container(Op::Atomic, vec![leaf(Op::Add, "./b1"), leaf(Op::Add, "./b2")]), 2)
+        .await
+        .unwrap();
+    let c = s.enqueue_command("dev", &leaf(Op::Get, "./c"), 3).await.unwrap();
+    let d = s.enqueue_command("dev", &leaf(Op::Get, "./d"), 4).await.unwrap();
+    let atomic_ids = ids(&s.get_command("dev", atomic).await.unwrap().unwrap());
+
+    let mut in_s1 = vec![a, c];
+    in_s1.extend(&atomic_ids);
+    assert_eq!(s.mark_sent(&in_s1, "s1", 10).await.unwrap(), 5);
+    s.mark_sent(&[d], "s2", 10).await.unwrap();
+    s.set_command_status(a, CommandState::Done, Some(200), 11).await.unwrap();
+
+    // The session timed out: everything still `sent` in it goes back.
+    assert_eq!(s.requeue_sent("s1", 20).await.unwrap(), 4);
+    assert_eq!(s.requeue_sent("s1", 21).await.unwrap(), 0);
+
+    let q = s.next_queued("dev", 10).await.unwrap();
+    assert_eq!(q.iter().map(|c| c.id).collect::<Vec<_>>(), vec![atomic, c]);
+    for rec in &q {
+        assert_eq!(rec.session_token, None);
+        assert_eq!(rec.updated_at, 20);
+        for child in &rec.children {
+            assert_eq!(child.state, CommandState::Queued);
+            assert_eq!(child.session_token, None);
+        }
+    }
+    let done = s.get_command("dev", a).await.unwrap().unwrap();
+    assert_eq!(done.state, CommandState::Done);
+    assert_eq!(done.session_token.as_deref(), Some("s1"));
+    let other = s.get_command("dev", d).await.unwrap().unwrap();
+    assert_eq!(other.state, CommandState::Sent);
+    assert_eq!(other.session_token.as_deref(), Some("s2"));
+}
+
+async fn generic_alerts(s: Store) {
+    s.create_device(&device("a")).await.unwrap();
+    s.create_device(&device("b")).await.unwrap();
+    let a1 = s.add_generic_alert(&alert("a", "200", 10)).await.unwrap();
+    let b1 = s.add_generic_alert(&alert("b", "410", 11)).await.unwrap();
+    let mut bare = alert("a", "", 12);
+    bare.id = 12345; // ignored
+    bare.session_token = None;
+    bare.alert_type = None;
+    bare.format = None;
+    bare.mark = None;
+    bare.source = None;
+    bare.data = None;
+    bare.correlator = None;
+    let a2 = s.add_generic_alert(&bare).await.unwrap();
+    assert!(a1 < b1 && b1 < a2);
+
+    let of_a = s.list_generic_alerts(Some("a"), 10).await.unwrap();
+    assert_eq!(of_a.iter().map(|g| g.id).collect::<Vec<_>>(), vec![a2, a1]);
+    assert_eq!(of_a[0], GenericAlert { id: a2, ..bare });
+    assert_eq!(of_a[1], GenericAlert { id: a1, ..alert("a", "200", 10) });
+    let all = s.list_generic_alerts(None, 10).await.unwrap();
+    assert_eq!(all.iter().map(|g| g.id).collect::<Vec<_>>(), vec![a2, b1, a1]);
+    assert_eq!(s.list_generic_alerts(None, 2).await.unwrap().len(), 2);
+    assert!(matches!(s.add_generic_alert(&alert("nope", "1", 1)).await, Err(StoreError::NotFound(_))));
+}
+
+async fn sessions(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    let first = session("tok-1", "dev", 100);
+    s.create_session(&first).await.unwrap();
+    assert_eq!(s.get_session("tok-1").await.unwrap(), Some(first.clone()));
+    assert_eq!(s.get_session("tok-x").await.unwrap(), None);
+    assert!(matches!(s.create_session(&first).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.create_session(&session("tok-2", "nope", 1)).await, Err(StoreError::NotFound(_))));
+
+    let mut updated = first.clone();
+    updated.dm_session_id = "2A".into();
+    updated.dm_version = "1.1.2".into();
+    updated.last_activity_at = 150;
+    updated.ended_at = Some(160);
+    updated.messages_in = 3;
+    updated.messages_out = 2;
+    updated.outcome = SessionOutcome::AuthFailed;
+    updated.state = json!({"phase": "done", "pending": [1, 2, {"cmd": "Get"}], "n": null});
+    // Immutable fields are not rewritten.
+    let mut attempt = updated.clone();
+    attempt.started_at = 1;
+    attempt.device_id = "other".into();
+    s.update_session(&attempt).await.unwrap();
+    assert_eq!(s.get_session("tok-1").await.unwrap(), Some(updated.clone()));
+
+    let mut tx = s.begin().await.unwrap();
+    assert_eq!(tx.get_session("tok-1").await.unwrap(), Some(updated));
+    tx.commit().await.unwrap();
+
+    assert!(matches!(s.update_session(&session("tok-x", "dev", 1)).await, Err(StoreError::NotFound(_))));
+
+    s.create_session(&session("tok-3", "dev", 300)).await.unwrap();
+    s.create_session(&session("tok-2", "dev", 200)).await.unwrap();
+    let list = s.list_sessions("dev", 10).await.unwrap();
+    assert_eq!(list.iter().map(|x| x.token.as_str()).collect::<Vec<_>>(), vec!["tok-3", "tok-2", "tok-1"]);
+    assert_eq!(s.list_sessions("dev", 1).await.unwrap().len(), 1);
+    assert!(s.list_sessions("nope", 10).await.unwrap().is_empty());
+}
+
+async fn idle_sessions(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    let mut a = session("a", "dev", 100);
+    a.last_activity_at = 500;
+    let mut b = session("b", "dev", 100);
+    b.last_activity_at = 200;
+    let mut c = session("c", "dev", 100);
+    c.last_activity_at = 900; // still fresh
+    let mut d = session("d", "dev", 100);
+    d.last_activity_at = 100;
+    d.outcome = SessionOutcome::Completed;
+    d.ended_at = Some(100);
+    for x in [&a, &b, &c, &d] {
+        s.create_session(x).await.unwrap();
+    }
+    let idle = s.idle_sessions(600, 10).await.unwrap();
+    assert_eq!(idle.iter().map(|x| x.token.as_str()).collect::<Vec<_>>(), vec!["b", "a"]);
+    assert_eq!(s.idle_sessions(600, 1).await.unwrap()[0].token, "b");
+    assert!(s.idle_sessions(200, 10).await.unwrap().is_empty());
+
+    // Timing it out takes it off the list.
+    b.outcome = SessionOutcome::TimedOut;
+    b.ended_at = Some(700);
+    s.update_session(&b).await.unwrap();
+    let idle = s.idle_sessions(600, 10).await.unwrap();
+    assert_eq!(idle.iter().map(|x| x.token.as_str()).collect::<Vec<_>>(), vec!["a"]);
+}
+
+async fn audit_log(s: Store) {
+    let detail = json!({"command": 7, "op": "Replace", "nested": {"ok": true}});
+    let a = s.audit("api", "command.enqueue", Some("dev"), &detail, 10).await.unwrap();
+    let b = s.audit("cli", "server.start", None, &json!(null), 11).await.unwrap();
+    let c = s.audit("session", "session.end", Some("dev"), &json!([1, "x"]), 12).await.unwrap();
+    assert!(a < b && b < c);
+    let of_dev = s.list_audit(Some("dev"), 10).await.unwrap();
+    assert_eq!(of_dev.iter().map(|e| e.id).collect::<Vec<_>>(), vec![c, a]);
+    assert_eq!(
+        of_dev[1],
+        AuditEntry {
+            id: a,
+            at: 10,
+            actor: "api".into(),
+            action: "command.enqueue".into(),
+            device_id: Some("dev".into()),
+            detail,
+        }
+    );
+    let all = s.list_audit(None, 10).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), vec![c, b, a]);
+    assert_eq!(all[1].device_id, None);
+    assert_eq!(all[1].detail, json!(null));
+}
+
+async fn limits_are_clamped(s: Store) {
+    let mut tx = s.begin().await.unwrap();
+    for i in 0..(MAX_LIMIT as i64 + 5) {
+        tx.audit("test", "bulk", None, &json!(i), i).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(s.list_audit(None, u32::MAX).await.unwrap().len(), MAX_LIMIT as usize);
+    assert_eq!(s.list_audit(None, 7).await.unwrap().len(), 7);
+    assert!(s.list_audit(None, 0).await.unwrap().is_empty());
+}
+
+async fn tx_dropped_leaves_nothing(s: Store) {
+    {
+        let mut tx = s.begin().await.unwrap();
+        tx.create_device(&device("ghost")).await.unwrap();
+        tx.enqueue_command("ghost", &leaf(Op::Get, "./a"), 1).await.unwrap();
+        tx.audit("api", "device.create", Some("ghost"), &json!({}), 1).await.unwrap();
+        // dropped without commit
+    }
+    assert_eq!(s.get_device("ghost").await.unwrap(), None);
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM commands").await, 0);
+    assert!(s.list_audit(None, 10).await.unwrap().is_empty());
+
+    let mut tx = s.begin().await.unwrap();
+    tx.create_device(&device("ghost")).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(s.get_device("ghost").await.unwrap(), None);
+
+    // A failed step leaves the earlier steps of the same transaction uncommitted as well.
+    s.create_device(&device("real")).await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    tx.enqueue_command("real", &leaf(Op::Get, "./a"), 1).await.unwrap();
+    assert!(
+        tx.add_results(
+            999_999,
+            &[ResultItem { source: "./a".into(), format: None, mime_type: None, data: "x".into() }],
+            1
+        )
+        .await
+        .is_err()
+    );
+    drop(tx);
+    assert!(s.list_commands("real", None, 10).await.unwrap().is_empty());
+
+    let mut tx = s.begin().await.unwrap();
+    assert_eq!(tx.backend_name(), s.backend_name());
+    tx.create_device(&device("kept")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(s.get_device("kept").await.unwrap().is_some());
+}
+
+async fn tx_sees_own_writes(s: Store) {
+    let mut tx = s.begin().await.unwrap();
+    tx.create_device(&device("dev")).await.unwrap();
+    assert!(tx.get_device("dev").await.unwrap().is_some());
+    let id = tx.enqueue_command("dev", &container(Op::Atomic, vec![leaf(Op::Get, "./a")]), 1).await.unwrap();
+    let q = tx.next_queued("dev", 10).await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].id, id);
+    let all = ids(&q[0]);
+    tx.mark_sent(&all, "tok", 2).await.unwrap();
+    assert!(tx.next_queued("dev", 10).await.unwrap().is_empty());
+    tx.create_session(&session("tok", "dev", 2)).await.unwrap();
+    assert!(tx.get_session("tok").await.unwrap().is_some());
+    tx.commit().await.unwrap();
+    assert_eq!(s.list_commands("dev", Some(CommandState::Sent), 10).await.unwrap().len(), 1);
+}
+
+/// Two transactions handling one session do not interleave: the second waits in
+/// `get_session` (PostgreSQL: `FOR UPDATE`) or `begin` (SQLite: `BEGIN IMMEDIATE`) until the
+/// first commits, then sees its changes; no update is lost.
+async fn session_lock_serialises(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    s.create_session(&session("tok", "dev", 1)).await.unwrap();
+
+    let mut tx1 = s.begin().await.unwrap();
+    let mut rec = tx1.get_session("tok").await.unwrap().unwrap();
+    assert_eq!(rec.messages_in, 0);
+
+    let s2 = s.clone();
+    let second = tokio::spawn(async move {
+        let mut tx2 = s2.begin().await.unwrap();
+        let mut rec = tx2.get_session("tok").await.unwrap().unwrap();
+        let seen = rec.messages_in;
+        rec.messages_in += 1;
+        tx2.update_session(&rec).await.unwrap();
+        tx2.commit().await.unwrap();
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second transaction did not wait");
+
+    rec.messages_in += 1;
+    tx1.update_session(&rec).await.unwrap();
+    tx1.commit().await.unwrap();
+
+    assert_eq!(second.await.unwrap(), 1, "the second saw the first's update");
+    assert_eq!(s.get_session("tok").await.unwrap().unwrap().messages_in, 2);
+}
+
+/// Many writers at once: each transaction succeeds (SQLite queues them on its write lock
+/// within the busy timeout), none is lost.
+async fn concurrent_writers(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..6 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let mut tx = s.begin().await.unwrap();
+                let id = tx.enqueue_command("dev", &leaf(Op::Get, &format!("./{t}/{i}")), i).await.unwrap();
+                tx.audit("test", "enqueue", Some("dev"), &json!(id), i).await.unwrap();
+                tx.commit().await.unwrap();
+                // and a read on the pool meanwhile
+                s.list_commands("dev", None, 5).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(s.next_queued("dev", 100).await.unwrap().len(), 60);
+    assert_eq!(s.list_audit(Some("dev"), 100).await.unwrap().len(), 60);
+}
+
+async fn corrupt_data_is_an_error(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    let id = s.enqueue_command("dev", &leaf(Op::Get, "./a"), 1).await.unwrap();
+    s.create_session(&session("tok", "dev", 1)).await.unwrap();
+    s.audit("api", "x", Some("dev"), &json!({}), 1).await.unwrap();
+
+    raw(&s, "UPDATE commands SET state = 'lost'").await;
+    let err = s.get_command("dev", id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    raw(&s, "UPDATE commands SET state = 'queued', texts = 'not json'").await;
+    assert!(matches!(s.next_queued("dev", 10).await, Err(StoreError::Corrupt(_))));
+    raw(&s, "UPDATE commands SET texts = '[]', status = 70000").await;
+    assert!(matches!(s.list_commands("dev", None, 10).await, Err(StoreError::Corrupt(_))));
+    raw(&s, "UPDATE commands SET status = NULL, op = 'Frobnicate'").await;
+    assert!(matches!(s.get_command("dev", id).await, Err(StoreError::Corrupt(_))));
+
+    raw(&s, "UPDATE sessions SET state = '{broken'").await;
+    assert!(matches!(s.get_session("tok").await, Err(StoreError::Corrupt(_))));
+    raw(&s, "UPDATE sessions SET state = '{}', outcome = 'exploded'").await;
+    assert!(matches!(s.list_sessions("dev", 10).await, Err(StoreError::Corrupt(_))));
+
+    raw(&s, "UPDATE devices SET client_auth_type = 'kerberos'").await;
+    assert!(matches!(s.get_device("dev").await, Err(StoreError::Corrupt(_))));
+    assert!(matches!(s.list_devices(None, 10).await, Err(StoreError::Corrupt(_))));
+
+    raw(&s, "UPDATE audit_log SET detail = ''").await;
+    assert!(matches!(s.list_audit(None, 10).await, Err(StoreError::Corrupt(_))));
+}
+
+async fn errors_hide_secrets(s: Store) {
+    let mut d = device("dev");
+    d.client_secret = "TOP-SECRET-VALUE".into();
+    s.create_device(&d).await.unwrap();
+    let err = s.create_device(&d).await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("TOP-SECRET-VALUE"), "{shown}");
+
+    let mut sess = session("SECRET-TOKEN", "dev", 1);
+    sess.state = json!({"nonce": "TOP-SECRET-VALUE"});
+    s.create_session(&sess).await.unwrap();
+    let err = s.create_session(&sess).await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("SECRET-TOKEN"), "{shown}");
+    assert!(!shown.contains("TOP-SECRET-VALUE"), "{shown}");
+
+    // A stored value that does not parse: the error names the column, not the row's values.
+    raw(&s, "UPDATE sessions SET outcome = 'bogus'").await;
+    let err = s.get_session("SECRET-TOKEN").await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("SECRET-TOKEN"), "{shown}");
+    assert!(!shown.contains("TOP-SECRET-VALUE"), "{shown}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Backend-specific and static checks
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn connect_rejects_bad_urls_without_echoing_them() {
+    for url in ["mysql://root:hunter2@localhost/omadm", "hunter2", "", "postgres://user:hunter2@[::1/db"] {
+        match Store::connect(url).await {
+            Err(e @ StoreError::InvalidUrl(_)) => {
+                let shown = format!("{e} {e:?}");
+                assert!(!shown.contains("hunter2"), "{shown}");
+            }
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_file_pragmas() {
+    let path = std::env::temp_dir().join(format!("omadm-pragmas-{}.db", unique()));
+    // `sqlite:` followed by a path, the other accepted spelling.
+    let store = Store::connect(&format!("sqlite:{}", path.display())).await.unwrap();
+    assert!(path.exists(), "the file is created");
+    store.migrate().await.unwrap();
+    let Store::Sqlite(pool) = &store else { panic!("not SQLite") };
+    let mut conn = pool.acquire().await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap();
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap();
+    drop(conn);
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 1, "NORMAL");
+    assert_eq!(fk, 1);
+    assert_eq!(busy, 5000);
+    assert_eq!(store.backend_name(), "sqlite");
+    cleanup(store, Cleanup::Files(path)).await;
+}
+
+#[tokio::test]
+async fn sqlite_memory_is_one_database() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    store.create_device(&device("dev")).await.unwrap();
+    // Many uses later (and after idle time) it is still the same database.
+    for _ in 0..20 {
+        assert!(store.get_device("dev").await.unwrap().is_some());
+    }
+    let Store::Sqlite(pool) = &store else { panic!("not SQLite") };
+    assert_eq!(pool.options().get_max_connections(), 1);
+    // A second in-memory store is a different database.
+    let other = Store::connect("sqlite::memory:").await.unwrap();
+    other.migrate().await.unwrap();
+    assert!(other.get_device("dev").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn postgres_reports_its_backend() {
+    let Some((store, c)) = open(Backend::Postgres).await else {
+        return;
+    };
+    assert_eq!(store.backend_name(), "postgres");
+    assert!(matches!(store, Store::Postgres(_)));
+    cleanup(store, c).await;
+}
+
+fn migration_dir(backend: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(backend)
+}
+
+/// `CREATE TABLE` / `CREATE INDEX` names of a migration, by a simple scan.
+fn created(sql: &str, what: &str) -> BTreeSet<String> {
+    let upper = sql.to_ascii_uppercase();
+    let needle = format!("CREATE {what} ");
+    let mut out = BTreeSet::new();
+    let mut from = 0;
+    while let Some(i) = upper[from..].find(&needle) {
+        let start = from + i + needle.len();
+        let mut rest = &sql[start..];
+        let trimmed = rest.trim_start();
+        if trimmed.to_ascii_uppercase().starts_with("IF NOT EXISTS ") {
+            rest = &trimmed["IF NOT EXISTS ".len()..];
+        }
+        let name: String = rest
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '"')
+            .filter(|c| *c != '"')
+            .collect();
+        out.insert(name.to_ascii_lowercase());
+        from = start;
+    }
+    out
+}
+
+#[test]
+fn migrations_in_step() {
+    let list = |backend: &str| -> BTreeMap<String, String> {
+        std::fs::read_dir(migration_dir(backend))
+            .expect("migration folder")
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).expect("read migration"))
+            })
+            .collect()
+    };
+    let sqlite = list("sqlite");
+    let postgres = list("postgres");
+    assert!(!sqlite.is_empty(), "no SQLite migrations");
+    assert_eq!(
+        sqlite.keys().collect::<Vec<_>>(),
+        postgres.keys().collect::<Vec<_>>(),
+        "migrations/sqlite and migrations/postgres must hold the same file names"
+    );
+    for (name, sql) in &sqlite {
+        let pg = &postgres[name];
+        for what in ["TABLE", "INDEX"] {
+            assert_eq!(
+                created(sql, what),
+                created(pg, what),
+                "{name}: CREATE {what} names differ between the backends"
+            );
+        }
+    }
+    assert!(created(&sqlite["0001_init.sql"], "TABLE").contains("commands"));
+}
+
+/// After migrating, both backends have the same tables, columns and indexes.
+#[tokio::test]
+async fn schema_in_step() {
+    let Some((pg, c)) = open(Backend::Postgres).await else {
+        return;
+    };
+    let lite = Store::connect("sqlite::memory:").await.unwrap();
+    lite.migrate().await.unwrap();
+
+    let Store::Sqlite(lp) = &lite else { unreachable!() };
+    let lite_cols: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(lp)
+    .await
+    .unwrap();
+    let lite_idx: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'")
+            .fetch_all(lp)
+            .await
+            .unwrap();
+
+    let Store::Postgres(pp) = &pg else { unreachable!() };
+    let pg_cols: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%'",
+    )
+    .fetch_all(pp)
+    .await
+    .unwrap();
+    let pg_idx: Vec<(String,)> = sqlx::query_as(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' \
+         AND indexname NOT LIKE '%\\_pkey'",
+    )
+    .fetch_all(pp)
+    .await
+    .unwrap();
+
+    let set = |v: Vec<(String, String)>| v.into_iter().collect::<BTreeSet<_>>();
+    let lite_cols = set(lite_cols);
+    assert!(lite_cols.contains(&("commands".into(), "parent_id".into())));
+    assert_eq!(lite_cols, set(pg_cols), "columns differ between the backends");
+    let names = |v: Vec<(String,)>| v.into_iter().map(|t| t.0).collect::<BTreeSet<_>>();
+    assert_eq!(names(lite_idx), names(pg_idx), "indexes differ");
+    cleanup(pg, c).await;
+}
