@@ -1,5 +1,6 @@
 //! The omadm server: the DM session engine, the `/dm` endpoint, the admin API, `serve`.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod cli;

@@ -1,5 +1,374 @@
-//! Admin API (being written).
+//! The operators' admin API under `/api/v1`: JSON in, JSON out, behind a bearer token.
+//!
+//! Every route is listed once, in [`route_table`]: the router is built from it and a test
+//! checks it against the OpenAPI document served at `/api/v1/openapi.json` (the only route
+//! served without the token). The handlers are thin: validation, storage and the audit log
+//! are in [`crate::admin`], shared with the CLI. Errors are `{"error": "<message>"}` with
+//! 400 (invalid input, malformed JSON or query), 401 (token), 404, 405, 409, 413 (body over
+//! [`MAX_BODY`]), 415 (not `application/json`) or 500.
+//!
+//! Device ids in paths are percent-encoded (`/api/v1/devices/IMEI%3A1234`); axum decodes
+//! them.
+
+mod extract;
+
+use std::collections::BTreeMap;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, any, on};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+pub use extract::{ApiError, ApiJson, ApiPath, ApiQuery};
+
+use crate::admin::{self, CommandRequest, CreateDevice};
 use crate::app::App;
-pub fn routes(_app: App) -> axum::Router {
-    axum::Router::new()
+
+/// Path prefix of every route.
+pub const PREFIX: &str = "/api/v1";
+
+/// Largest request body: a command tree's data (at most [`admin::MAX_TOTAL_DATA`]) plus room
+/// for JSON escaping and the rest of the tree.
+pub const MAX_BODY: usize = admin::MAX_TOTAL_DATA + 4 * 1024 * 1024;
+
+/// The actor recorded in the audit log for changes made through the API.
+pub const ACTOR: &str = "api";
+
+/// The OpenAPI 3.0 document of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// A route: method, path (axum syntax, `{param}`), handler, and whether it needs the token.
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Full path, e.g. `/api/v1/devices/{device_id}`.
+    pub path: &'static str,
+    /// Whether the bearer token is required.
+    pub authenticated: bool,
+    handler: MethodRouter<App>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: axum::handler::Handler<T, App>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
+    Route { method, path, authenticated: true, handler: on(filter, handler) }
+}
+
+/// Every route of the API, in one place (the router and the documentation test use it).
+pub fn route_table() -> Vec<Route> {
+    use Method as M;
+    vec![
+        Route { authenticated: false, ..route(M::GET, "/api/v1/openapi.json", openapi) },
+        route(M::POST, "/api/v1/devices", create_device),
+        route(M::GET, "/api/v1/devices", list_devices),
+        route(M::GET, "/api/v1/devices/{device_id}", get_device),
+        route(M::DELETE, "/api/v1/devices/{device_id}", delete_device),
+        route(M::GET, "/api/v1/devices/{device_id}/inventory", inventory),
+        route(M::GET, "/api/v1/devices/{device_id}/sessions", sessions),
+        route(M::POST, "/api/v1/devices/{device_id}/commands", enqueue_command),
+        route(M::GET, "/api/v1/devices/{device_id}/commands", list_commands),
+        route(M::GET, "/api/v1/devices/{device_id}/commands/{id}", get_command),
+        route(M::GET, "/api/v1/alerts", generic_alerts),
+        route(M::GET, "/api/v1/audit", audit_log),
+    ]
+}
+
+/// The admin API router, its state applied, ready to merge with the `/dm` router.
+///
+/// Requests to routes that need the token are refused with 401 unless they carry
+/// `Authorization: Bearer <config.admin_token>`; with no token configured the API is open
+/// (`serve` allows that only on a loopback address). Unknown paths under `/api/v1` are 404
+/// and known paths with another method 405, both as JSON errors (behind the token too, so
+/// that the API's shape is not probed anonymously).
+pub fn routes(app: App) -> Router {
+    let mut open: BTreeMap<&'static str, (MethodRouter<App>, Vec<Method>)> = BTreeMap::new();
+    let mut closed: BTreeMap<&'static str, (MethodRouter<App>, Vec<Method>)> = BTreeMap::new();
+    for r in route_table() {
+        let group = if r.authenticated { &mut closed } else { &mut open };
+        match group.remove(r.path) {
+            Some((m, mut methods)) => {
+                methods.push(r.method);
+                group.insert(r.path, (m.merge(r.handler), methods));
+            }
+            None => {
+                group.insert(r.path, (r.handler, vec![r.method]));
+            }
+        }
+    }
+    let build = |group: BTreeMap<&'static str, (MethodRouter<App>, Vec<Method>)>| {
+        group.into_iter().fold(Router::new(), |router, (path, (handler, methods))| {
+            let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+            let allow = HeaderValue::from_str(&allow.join(", ")).expect("method names are valid header text");
+            router.route(path, handler.fallback(move || method_not_allowed(allow.clone())))
+        })
+    };
+    let closed = build(closed)
+        .route(&format!("{PREFIX}/{{*rest}}"), any(not_found))
+        .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
+    build(open).merge(closed).layer(DefaultBodyLimit::max(MAX_BODY)).with_state(app)
+}
+
+/// Refuse the request unless it carries the configured bearer token (compared in constant
+/// time; only the token's length may show in the timing).
+async fn require_token(State(app): State<App>, req: Request, next: Next) -> Response {
+    if let Some(expected) = app.config.admin_token.as_deref() {
+        let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
+        let refusal = match presented {
+            None => Some(("missing bearer token: send Authorization: Bearer <token>", "Bearer realm=\"omadm\"")),
+            Some(token) if !bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
+                Some(("invalid bearer token", "Bearer realm=\"omadm\", error=\"invalid_token\""))
+            }
+            Some(_) => None,
+        };
+        if let Some((message, challenge)) = refusal {
+            let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            return resp;
+        }
+    }
+    next.run(req).await
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such API route: see /api/v1/openapi.json")
+}
+
+async fn method_not_allowed(allow: HeaderValue) -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed here; allowed: {}", allow.to_str().unwrap_or("")),
+    )
+    .into_response();
+    resp.headers_mut().insert(header::ALLOW, allow);
+    resp
+}
+
+/// Percent-encode a path segment (everything but RFC 3986 unreserved characters).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A `Location` header value for a created resource.
+fn location(path: String) -> [(header::HeaderName, HeaderValue); 1] {
+    // Every byte is ASCII after encoding, so this cannot fail; fall back to the prefix anyway.
+    [(header::LOCATION, HeaderValue::from_str(&path).unwrap_or(HeaderValue::from_static(PREFIX)))]
+}
+
+// ------------------------------------------------------------------------------------------
+// Handlers
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// `GET /api/v1/openapi.json`.
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// `POST /api/v1/devices` → 201 with the device.
+async fn create_device(State(app): State<App>, ApiJson(req): ApiJson<CreateDevice>) -> ApiResult<Response> {
+    let device = admin::create_device(&app.store, req, &app.config.server_id, ACTOR).await?;
+    let loc = location(format!("{PREFIX}/devices/{}", encode_segment(&device.device_id)));
+    Ok((StatusCode::CREATED, loc, Json(device)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceListQuery {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/devices?after=&limit=` → `{"devices": [...], "next_after": ...}`.
+async fn list_devices(State(app): State<App>, ApiQuery(q): ApiQuery<DeviceListQuery>) -> ApiResult<Response> {
+    Ok(Json(admin::list_devices(&app.store, q.after.as_deref(), q.limit).await?).into_response())
+}
+
+/// `GET /api/v1/devices/{device_id}`.
+async fn get_device(State(app): State<App>, ApiPath(device_id): ApiPath<String>) -> ApiResult<Response> {
+    Ok(Json(admin::get_device(&app.store, &device_id).await?).into_response())
+}
+
+/// `DELETE /api/v1/devices/{device_id}` → 204.
+async fn delete_device(State(app): State<App>, ApiPath(device_id): ApiPath<String>) -> ApiResult<StatusCode> {
+    admin::delete_device(&app.store, &device_id, ACTOR).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/devices/{device_id}/inventory` → `{"device_id", "inventory": [...]}`.
+async fn inventory(State(app): State<App>, ApiPath(device_id): ApiPath<String>) -> ApiResult<Response> {
+    let items = admin::inventory(&app.store, &device_id).await?;
+    Ok(Json(json!({ "device_id": device_id, "inventory": items })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitQuery {
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/devices/{device_id}/sessions` → `{"device_id", "sessions": [...]}`.
+async fn sessions(
+    State(app): State<App>,
+    ApiPath(device_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> ApiResult<Response> {
+    let sessions = admin::sessions(&app.store, &device_id, q.limit).await?;
+    Ok(Json(json!({ "device_id": device_id, "sessions": sessions })).into_response())
+}
+
+/// `POST /api/v1/devices/{device_id}/commands` → 201 `{"id": n}`.
+async fn enqueue_command(
+    State(app): State<App>,
+    ApiPath(device_id): ApiPath<String>,
+    ApiJson(req): ApiJson<CommandRequest>,
+) -> ApiResult<Response> {
+    let id = admin::enqueue_command(&app.store, &device_id, req, ACTOR).await?;
+    let loc = location(format!("{PREFIX}/devices/{}/commands/{id}", encode_segment(&device_id)));
+    Ok((StatusCode::CREATED, loc, Json(json!({ "id": id, "state": "queued" }))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandListQuery {
+    state: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/devices/{device_id}/commands?state=&limit=` → `{"device_id", "commands": [...]}`.
+async fn list_commands(
+    State(app): State<App>,
+    ApiPath(device_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<CommandListQuery>,
+) -> ApiResult<Response> {
+    let commands = admin::list_commands(&app.store, &device_id, q.state.as_deref(), q.limit).await?;
+    Ok(Json(json!({ "device_id": device_id, "commands": commands })).into_response())
+}
+
+/// `GET /api/v1/devices/{device_id}/commands/{id}`.
+async fn get_command(
+    State(app): State<App>,
+    ApiPath((device_id, id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("command id {id:?} is not an integer")))?;
+    Ok(Json(admin::get_command(&app.store, &device_id, id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceFilterQuery {
+    device_id: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/alerts?device_id=&limit=` → `{"alerts": [...]}`.
+async fn generic_alerts(State(app): State<App>, ApiQuery(q): ApiQuery<DeviceFilterQuery>) -> ApiResult<Response> {
+    let alerts = admin::generic_alerts(&app.store, q.device_id.as_deref(), q.limit).await?;
+    Ok(Json(json!({ "alerts": alerts })).into_response())
+}
+
+/// `GET /api/v1/audit?device_id=&limit=` → `{"audit": [...]}`.
+async fn audit_log(State(app): State<App>, ApiQuery(q): ApiQuery<DeviceFilterQuery>) -> ApiResult<Response> {
+    let entries = admin::audit_log(&app.store, q.device_id.as_deref(), q.limit).await?;
+    Ok(Json(json!({ "audit": entries })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_route_exists() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.0"));
+        let paths = doc["paths"].as_object().expect("paths");
+        let table = route_table();
+        for r in &table {
+            let op = &paths.get(r.path).unwrap_or_else(|| panic!("{} is not documented", r.path))
+                [r.method.as_str().to_ascii_lowercase()];
+            assert!(op.is_object(), "{} {} is not documented", r.method, r.path);
+            assert!(op["responses"].is_object(), "{} {} has no responses", r.method, r.path);
+            assert!(op["operationId"].is_string(), "{} {} has no operationId", r.method, r.path);
+            // Open routes say so; the others inherit the global bearer requirement.
+            let open = op.get("security").is_some_and(|s| s.as_array().is_some_and(Vec::is_empty));
+            assert_eq!(open, !r.authenticated, "{} {} security", r.method, r.path);
+            // Every path parameter is declared.
+            for seg in r.path.split('/').filter(|s| s.starts_with('{')) {
+                let name = seg.trim_matches(|c| c == '{' || c == '}');
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                assert!(
+                    params.iter().any(|p| p["name"] == name && p["in"] == "path"),
+                    "{} {} does not declare {name}",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+        for (path, item) in paths {
+            for method in item.as_object().unwrap().keys() {
+                assert!(
+                    table.iter().any(|r| r.path == path && r.method.as_str().eq_ignore_ascii_case(method)),
+                    "{method} {path} is documented but not routed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        fn walk(v: &serde_json::Value, doc: &serde_json::Value) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                        let ptr = r.strip_prefix('#').expect("local reference");
+                        assert!(doc.pointer(ptr).is_some(), "dangling reference {r}");
+                    }
+                    m.values().for_each(|x| walk(x, doc));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, doc)),
+                _ => {}
+            }
+        }
+        walk(&doc, &doc);
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearer"), None);
+    }
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        assert_eq!(encode_segment("IMEI:12/3 x"), "IMEI%3A12%2F3%20x");
+        assert_eq!(encode_segment("a-b_c.d~"), "a-b_c.d~");
+    }
 }

@@ -1,6 +1,9 @@
 //! Command-line interface: one module per top-level command.
 
+mod alert;
 mod codec;
+mod command;
+mod device;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +25,12 @@ enum Command {
     /// Decode and encode SyncML DM messages (XML and WBXML), for debugging devices.
     #[command(subcommand)]
     Codec(codec::CodecCommand),
+    /// Manage devices and their credentials (directly in the database).
+    Device(device::DeviceArgs),
+    /// Queue management commands for a device and read their results.
+    Command(command::CommandArgs),
+    /// List the Generic Alerts devices sent.
+    Alerts(alert::AlertsArgs),
 }
 
 /// Run a parsed command line.
@@ -30,6 +39,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::serve(a),
         Command::Migrate(a) => serve::migrate(a),
         Command::Codec(c) => codec::run(c),
+        Command::Device(a) => device::run(a),
+        Command::Command(a) => command::run(a),
+        Command::Alerts(a) => alert::run(a),
     }
 }
 

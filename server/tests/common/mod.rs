@@ -407,3 +407,12 @@ pub async fn fresh_pg_db(base: &str) -> String {
     let (prefix, _) = base.rsplit_once('/').unwrap();
     format!("{prefix}/{name}")
 }
+
+/// Drop a database made by `fresh_pg_db` (connections still open are closed by FORCE).
+pub async fn drop_pg_db(base: &str, url: &str) {
+    use sqlx::Connection;
+    let name = url.rsplit('/').next().unwrap();
+    assert!(name.starts_with("omadm_srv_"));
+    let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
+}
