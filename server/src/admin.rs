@@ -53,10 +53,12 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = omadm_storage::MAX_LIMIT;
 
 /// Meta Format values a command may carry (OMA DM TND; FACTS.md C.7).
-pub const FORMATS: [&str; 11] = ["b64", "bin", "bool", "chr", "int", "node", "null", "xml", "date", "time", "float"];
+pub const FORMATS: [&str; 11] =
+    ["b64", "bin", "bool", "chr", "int", "node", "null", "xml", "date", "time", "float"];
 
 /// Every op, in the order error messages list them.
-const OPS: [Op; 9] = [Op::Get, Op::Add, Op::Replace, Op::Delete, Op::Exec, Op::Copy, Op::Atomic, Op::Sequence, Op::Alert];
+const OPS: [Op; 9] =
+    [Op::Get, Op::Add, Op::Replace, Op::Delete, Op::Exec, Op::Copy, Op::Atomic, Op::Sequence, Op::Alert];
 
 /// UI alert option keys (FACTS.md C.2).
 const UI_OPTION_KEYS: [&str; 6] = ["MINDT", "MAXDT", "DR", "MAXLEN", "IT", "ET"];
@@ -238,7 +240,10 @@ impl From<&Device> for DeviceView {
     fn from(d: &Device) -> Self {
         DeviceView {
             device_id: d.device_id.clone(),
-            client_auth: ClientAuthView { auth_type: d.client_auth_type, username: d.client_username.clone() },
+            client_auth: ClientAuthView {
+                auth_type: d.client_auth_type,
+                username: d.client_username.clone(),
+            },
             server_id: d.server_id.clone(),
             server_auth: d.server_secret.is_some(),
             dm_version: d.dm_version.clone(),
@@ -478,7 +483,9 @@ pub fn device_from_request(
     })?;
     check_name("client_auth.username", &c.username, MAX_USERNAME)?;
     if auth_type == ClientAuthType::Basic && c.username.contains(':') {
-        return Err(invalid("client_auth.username: must not contain ':' with basic auth (it separates user and password)"));
+        return Err(invalid(
+            "client_auth.username: must not contain ':' with basic auth (it separates user and password)",
+        ));
     }
     check_password("client_auth.password", &c.password)?;
     let client_nonce = nonce_or_random("client_auth.nonce", c.nonce.as_deref(), random)?;
@@ -510,10 +517,15 @@ pub fn device_from_request(
 
 /// One page of devices ordered by id, those after `after`; `limit` defaults to
 /// [`DEFAULT_LIMIT`].
-pub async fn list_devices(store: &Store, after: Option<&str>, limit: Option<u32>) -> Result<DevicePage, AdminError> {
+pub async fn list_devices(
+    store: &Store,
+    after: Option<&str>,
+    limit: Option<u32>,
+) -> Result<DevicePage, AdminError> {
     let limit = check_limit(limit)?;
     let after = after.filter(|a| !a.is_empty());
-    let devices: Vec<DeviceView> = store.list_devices(after, limit).await?.iter().map(DeviceView::from).collect();
+    let devices: Vec<DeviceView> =
+        store.list_devices(after, limit).await?.iter().map(DeviceView::from).collect();
     let next_after =
         if devices.len() as u32 >= limit { devices.last().map(|d| d.device_id.clone()) } else { None };
     Ok(DevicePage { devices, next_after })
@@ -543,7 +555,11 @@ pub async fn inventory(store: &Store, device_id: &str) -> Result<Vec<InventoryIt
 }
 
 /// A device's sessions, newest first.
-pub async fn sessions(store: &Store, device_id: &str, limit: Option<u32>) -> Result<Vec<SessionView>, AdminError> {
+pub async fn sessions(
+    store: &Store,
+    device_id: &str,
+    limit: Option<u32>,
+) -> Result<Vec<SessionView>, AdminError> {
     let limit = check_limit(limit)?;
     load_device(store, device_id).await?;
     Ok(store.list_sessions(device_id, limit).await?.iter().map(SessionView::from).collect())
@@ -725,7 +741,12 @@ pub fn command_spec(req: &CommandRequest) -> Result<CommandSpec, AdminError> {
     build_spec(req, "", Place { depth: 1, in_atomic: false }, &mut budget)
 }
 
-fn build_spec(req: &CommandRequest, at: &str, place: Place, budget: &mut Budget) -> Result<CommandSpec, AdminError> {
+fn build_spec(
+    req: &CommandRequest,
+    at: &str,
+    place: Place,
+    budget: &mut Budget,
+) -> Result<CommandSpec, AdminError> {
     let bad = |msg: String| invalid(format!("{at}{msg}"));
     budget.nodes += 1;
     if budget.nodes > MAX_NODES {
@@ -736,10 +757,14 @@ fn build_spec(req: &CommandRequest, at: &str, place: Place, budget: &mut Budget)
         bad(format!("op: {:?} is not one of {}", truncate(&req.op), names.join(", ")))
     })?;
     if place.in_atomic && op == Op::Get {
-        return Err(bad("op: Get is not allowed inside an Atomic (devices answer it with 500); use a Sequence".into()));
+        return Err(bad(
+            "op: Get is not allowed inside an Atomic (devices answer it with 500); use a Sequence".into(),
+        ));
     }
     if place.in_atomic && op == Op::Atomic {
-        return Err(bad("op: an Atomic cannot be nested inside an Atomic (devices answer it with 500)".into()));
+        return Err(bad(
+            "op: an Atomic cannot be nested inside an Atomic (devices answer it with 500)".into()
+        ));
     }
     let mut spec = CommandSpec { op: Some(op), ..CommandSpec::default() };
     let item_op = matches!(op, Op::Get | Op::Add | Op::Replace | Op::Delete | Op::Exec | Op::Copy);
@@ -759,7 +784,8 @@ fn build_spec(req: &CommandRequest, at: &str, place: Place, budget: &mut Budget)
     unused("commands", !op.is_container() && !req.commands.is_empty())?;
 
     if item_op {
-        let target = req.target.as_deref().ok_or_else(|| bad(format!("target: required for {}", op.as_str())))?;
+        let target =
+            req.target.as_deref().ok_or_else(|| bad(format!("target: required for {}", op.as_str())))?;
         check_uri("target", target).map_err(bad)?;
         spec.target = Some(target.to_owned());
     }
@@ -782,7 +808,11 @@ fn build_spec(req: &CommandRequest, at: &str, place: Place, budget: &mut Budget)
             Some(f) => {
                 let f = f.trim().to_ascii_lowercase();
                 if !FORMATS.contains(&f.as_str()) {
-                    return Err(bad(format!("format: {:?} is not one of {}", truncate(&f), FORMATS.join(", "))));
+                    return Err(bad(format!(
+                        "format: {:?} is not one of {}",
+                        truncate(&f),
+                        FORMATS.join(", ")
+                    )));
                 }
                 Some(f)
             }
@@ -792,8 +822,13 @@ fn build_spec(req: &CommandRequest, at: &str, place: Place, budget: &mut Budget)
             check_data_format(f, d).map_err(bad)?;
         }
         if let Some(t) = &req.mime_type {
-            if t.is_empty() || t.len() > MAX_MIME_TYPE || t.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                return Err(bad(format!("type: must be a MIME type of 1..={MAX_MIME_TYPE} bytes without spaces")));
+            if t.is_empty()
+                || t.len() > MAX_MIME_TYPE
+                || t.chars().any(|c| c.is_control() || c.is_whitespace())
+            {
+                return Err(bad(format!(
+                    "type: must be a MIME type of 1..={MAX_MIME_TYPE} bytes without spaces"
+                )));
             }
         }
         spec.data = req.data.clone();
@@ -844,7 +879,9 @@ fn check_data_format(format: &str, data: &str) -> Result<(), String> {
     match format {
         "node" => Err("data: a node (interior) has no data".into()),
         "int" if data.trim().parse::<i32>().is_err() => Err("data: not a 32-bit integer (format int)".into()),
-        "bool" if !matches!(data.trim(), "true" | "false") => Err("data: must be true or false (format bool)".into()),
+        "bool" if !matches!(data.trim(), "true" | "false") => {
+            Err("data: must be true or false (format bool)".into())
+        }
         "b64" if Nonce::from_b64(data).is_err() => Err("data: not valid Base64 (format b64)".into()),
         _ => Ok(()),
     }
@@ -863,7 +900,9 @@ fn check_ui_alert(req: &CommandRequest) -> Result<(u16, Vec<String>), String> {
     let (min, max) = if code <= 1102 { (2, 2) } else { (3, MAX_TEXTS) };
     if texts.len() < min || texts.len() > max {
         return Err(if code <= 1102 {
-            format!("texts: alert {code} takes 2 texts: the options (e.g. \"MAXDT=30\", may be empty) and the prompt")
+            format!(
+                "texts: alert {code} takes 2 texts: the options (e.g. \"MAXDT=30\", may be empty) and the prompt"
+            )
         } else {
             format!("texts: alert {code} takes the options, the prompt and 1..={} choices", MAX_TEXTS - 2)
         });
@@ -891,9 +930,10 @@ fn check_ui_alert(req: &CommandRequest) -> Result<(u16, Vec<String>), String> {
 
 /// Commands and data bytes in a spec tree.
 fn tree_size(spec: &CommandSpec) -> (usize, usize) {
-    spec.children.iter().map(tree_size).fold((1, spec.data.as_ref().map_or(0, String::len)), |(n, d), (cn, cd)| {
-        (n + cn, d + cd)
-    })
+    spec.children
+        .iter()
+        .map(tree_size)
+        .fold((1, spec.data.as_ref().map_or(0, String::len)), |(n, d), (cn, cd)| (n + cn, d + cd))
 }
 
 #[cfg(test)]
@@ -940,7 +980,8 @@ mod tests {
     #[test]
     fn device_secrets_are_digests_and_nonces_default_to_random() {
         let mut req = device_req("md5");
-        req.server_auth = Some(ServerAuthRequest { password: "srvpw".into(), nonce: Some("c2VydmVy".into()) });
+        req.server_auth =
+            Some(ServerAuthRequest { password: "srvpw".into(), nonce: Some("c2VydmVy".into()) });
         let d = device_from_request(&req, "omadm", 5, &mut counter()).unwrap();
         assert_eq!(d.client_secret, "yqog/L4Ke+oHISWbd9XwQg==");
         assert_eq!(d.client_auth_type, ClientAuthType::Md5);
@@ -993,7 +1034,10 @@ mod tests {
         r.device_id = "d".repeat(256);
         r.client_auth.username = "a:b".into();
         r.client_auth.password = "p".repeat(256);
-        assert_eq!(device_from_request(&r, "omadm", 0, &mut counter()).unwrap().client_auth_type, ClientAuthType::Hmac);
+        assert_eq!(
+            device_from_request(&r, "omadm", 0, &mut counter()).unwrap().client_auth_type,
+            ClientAuthType::Hmac
+        );
     }
 
     #[test]
@@ -1025,14 +1069,28 @@ mod tests {
         assert!(err(&cmd("Get", Some(&format!("./{}", "a".repeat(1023))))).contains("longer"));
         assert!(command_spec(&cmd("Get", Some(&format!("./{}", "a".repeat(1022))))).is_ok());
         assert!(err(&cmd("Copy", Some("./A"))).starts_with("source: required"));
-        assert!(err(&CommandRequest { data: Some("x".into()), ..cmd("Get", Some("./A")) }).starts_with("data: not used"));
-        assert!(err(&CommandRequest { source: Some("./B".into()), ..cmd("Add", Some("./A")) }).starts_with("source"));
-        assert!(err(&CommandRequest { format: Some("text".into()), ..cmd("Add", Some("./A")) }).starts_with("format"));
+        assert!(
+            err(&CommandRequest { data: Some("x".into()), ..cmd("Get", Some("./A")) })
+                .starts_with("data: not used")
+        );
+        assert!(
+            err(&CommandRequest { source: Some("./B".into()), ..cmd("Add", Some("./A")) })
+                .starts_with("source")
+        );
+        assert!(
+            err(&CommandRequest { format: Some("text".into()), ..cmd("Add", Some("./A")) })
+                .starts_with("format")
+        );
         let big = CommandRequest { data: Some("x".repeat(MAX_DATA + 1)), ..cmd("Replace", Some("./A")) };
         assert!(err(&big).contains("larger"));
-        let int = CommandRequest { data: Some("x".into()), format: Some("int".into()), ..cmd("Replace", Some("./A")) };
+        let int = CommandRequest {
+            data: Some("x".into()),
+            format: Some("int".into()),
+            ..cmd("Replace", Some("./A"))
+        };
         assert!(err(&int).contains("integer"));
-        let node = CommandRequest { data: Some("x".into()), format: Some("node".into()), ..cmd("Add", Some("./A")) };
+        let node =
+            CommandRequest { data: Some("x".into()), format: Some("node".into()), ..cmd("Add", Some("./A")) };
         assert!(err(&node).contains("no data"));
         let typ = CommandRequest { mime_type: Some("text plain".into()), ..cmd("Add", Some("./A")) };
         assert!(err(&typ).starts_with("type"));
@@ -1062,10 +1120,17 @@ mod tests {
         assert!(err(&container("Sequence", vec![])).starts_with("commands:"));
         assert!(err(&container("Sequence", vec![cmd("Get", Some("./A")); 101])).starts_with("commands:"));
         assert!(command_spec(&container("Sequence", vec![cmd("Get", Some("./A")); 100])).is_ok());
-        assert!(err(&CommandRequest { target: Some("./A".into()), ..container("Atomic", vec![cmd("Delete", Some("./A"))]) })
-            .starts_with("target: not used"));
-        assert!(err(&CommandRequest { commands: vec![cmd("Get", Some("./A"))], ..cmd("Get", Some("./A")) })
-            .starts_with("commands: not used"));
+        assert!(
+            err(&CommandRequest {
+                target: Some("./A".into()),
+                ..container("Atomic", vec![cmd("Delete", Some("./A"))])
+            })
+            .starts_with("target: not used")
+        );
+        assert!(
+            err(&CommandRequest { commands: vec![cmd("Get", Some("./A"))], ..cmd("Get", Some("./A")) })
+                .starts_with("commands: not used")
+        );
 
         // Depth: 4 levels pass, 5 fail.
         let leaf = cmd("Delete", Some("./A"));
@@ -1094,14 +1159,23 @@ mod tests {
         assert!(command_spec(&alert(1100, &["", "Hello"])).is_ok());
         assert!(command_spec(&alert(1103, &["DR=1&MAXDT=10", "Pick", "a", "b"])).is_ok());
         assert!(err(&alert(1200, &["", "x"])).starts_with("alert_code"));
-        assert!(err(&CommandRequest { alert_code: None, ..alert(1100, &["", "x"]) }).starts_with("alert_code"));
+        assert!(
+            err(&CommandRequest { alert_code: None, ..alert(1100, &["", "x"]) }).starts_with("alert_code")
+        );
         assert!(err(&alert(1101, &["Install?"])).starts_with("texts"));
         assert!(err(&alert(1103, &["", "Pick"])).starts_with("texts"));
         assert!(err(&alert(1101, &["Install?", "MAXDT=30"])).starts_with("texts[0]"));
-        assert!(err(&CommandRequest { target: Some("./A".into()), ..alert(1100, &["", "x"]) }).starts_with("target"));
-        assert!(err(&CommandRequest { alert_code: Some(1100), ..cmd("Get", Some("./A")) }).starts_with("alert_code"));
+        assert!(
+            err(&CommandRequest { target: Some("./A".into()), ..alert(1100, &["", "x"]) })
+                .starts_with("target")
+        );
+        assert!(
+            err(&CommandRequest { alert_code: Some(1100), ..cmd("Get", Some("./A")) })
+                .starts_with("alert_code")
+        );
         // Alerts may stand in containers (confirm, then install).
-        let seq = container("Sequence", vec![alert(1101, &["", "Install?"]), cmd("Exec", Some("./FUMO/Update"))]);
+        let seq =
+            container("Sequence", vec![alert(1101, &["", "Install?"]), cmd("Exec", Some("./FUMO/Update"))]);
         assert!(command_spec(&seq).is_ok());
     }
 

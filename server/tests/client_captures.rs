@@ -23,12 +23,60 @@ struct Capture {
 }
 
 const CAPTURES: &[Capture] = &[
-    Capture { name: "cm_omadm_pkg1", file: "cm_omadm_pkg1.xml", device_id: "IMEI:001010123456789", auth: ClientAuthType::Basic, user: "devuser", password: "devpw", accepted: StatusCode::AuthenticationAccepted },
-    Capture { name: "cm_omadm_pkg1_DIGEST", file: "cm_omadm_pkg1_DIGEST.xml", device_id: "IMEI:001010123456789", auth: ClientAuthType::Md5, user: "devuser", password: "devpw", accepted: StatusCode::AuthenticationAccepted },
-    Capture { name: "cm_omadm_pkg1_HMAC", file: "cm_omadm_pkg1_HMAC.xml", device_id: "IMEI:001010123456789", auth: ClientAuthType::Hmac, user: "devuser", password: "devpw", accepted: StatusCode::Ok },
-    Capture { name: "cm_omadm_pkg1_wbxml", file: "cm_omadm_pkg1_wbxml.wbxml", device_id: "IMEI:001010123456789", auth: ClientAuthType::Basic, user: "devuser", password: "devpw", accepted: StatusCode::AuthenticationAccepted },
-    Capture { name: "libdmclient_xml", file: "libdmclient_xml.xml", device_id: "DMCtest", auth: ClientAuthType::Basic, user: "funambol", password: "funambol", accepted: StatusCode::AuthenticationAccepted },
-    Capture { name: "libdmclient_wbxml", file: "libdmclient_wbxml.wbxml", device_id: "DMCtest", auth: ClientAuthType::Basic, user: "funambol", password: "funambol", accepted: StatusCode::AuthenticationAccepted },
+    Capture {
+        name: "cm_omadm_pkg1",
+        file: "cm_omadm_pkg1.xml",
+        device_id: "IMEI:001010123456789",
+        auth: ClientAuthType::Basic,
+        user: "devuser",
+        password: "devpw",
+        accepted: StatusCode::AuthenticationAccepted,
+    },
+    Capture {
+        name: "cm_omadm_pkg1_DIGEST",
+        file: "cm_omadm_pkg1_DIGEST.xml",
+        device_id: "IMEI:001010123456789",
+        auth: ClientAuthType::Md5,
+        user: "devuser",
+        password: "devpw",
+        accepted: StatusCode::AuthenticationAccepted,
+    },
+    Capture {
+        name: "cm_omadm_pkg1_HMAC",
+        file: "cm_omadm_pkg1_HMAC.xml",
+        device_id: "IMEI:001010123456789",
+        auth: ClientAuthType::Hmac,
+        user: "devuser",
+        password: "devpw",
+        accepted: StatusCode::Ok,
+    },
+    Capture {
+        name: "cm_omadm_pkg1_wbxml",
+        file: "cm_omadm_pkg1_wbxml.wbxml",
+        device_id: "IMEI:001010123456789",
+        auth: ClientAuthType::Basic,
+        user: "devuser",
+        password: "devpw",
+        accepted: StatusCode::AuthenticationAccepted,
+    },
+    Capture {
+        name: "libdmclient_xml",
+        file: "libdmclient_xml.xml",
+        device_id: "DMCtest",
+        auth: ClientAuthType::Basic,
+        user: "funambol",
+        password: "funambol",
+        accepted: StatusCode::AuthenticationAccepted,
+    },
+    Capture {
+        name: "libdmclient_wbxml",
+        file: "libdmclient_wbxml.wbxml",
+        device_id: "DMCtest",
+        auth: ClientAuthType::Basic,
+        user: "funambol",
+        password: "funambol",
+        accepted: StatusCode::AuthenticationAccepted,
+    },
 ];
 
 /// The capture's request headers, minus the ones the HTTP client sets itself.
@@ -67,7 +115,8 @@ async fn register(server: &Server, c: &Capture, password: &str) {
 async fn first_answer(server: &Server, c: &Capture) -> (http::Response, SyncMl) {
     let body = std::fs::read(format!("{VECTORS}{}", c.file)).unwrap();
     let version = std::fs::read_to_string(format!("{VECTORS}{}.headers.txt", c.name)).unwrap();
-    let http_version = if version.lines().next().unwrap().ends_with("HTTP/1.0") { "HTTP/1.0" } else { "HTTP/1.1" };
+    let http_version =
+        if version.lines().next().unwrap().ends_with("HTTP/1.0") { "HTTP/1.0" } else { "HTTP/1.1" };
     let r = http::request("POST", &server.dm_url(), http_version, &headers(c.name), &body).await;
     assert_eq!(r.status, 200, "{}: {}", c.name, String::from_utf8_lossy(&r.body));
     let m = decode(&r.body, &Limits::default()).unwrap();
@@ -99,8 +148,17 @@ async fn captured_package_one_with_other_password_is_challenged() {
         let s = hdr_status(&m);
         assert_eq!(s.data, StatusCode::InvalidCredentials, "{}", c.name);
         let chal = s.chal.as_ref().expect("a challenge");
-        assert_eq!(chal.meta.type_.as_deref(), Some(omadm_server::session::auth::auth_type(c.auth).meta_type()), "{}", c.name);
-        assert!(server.store.list_inventory(c.device_id).await.unwrap().is_empty(), "{}: nothing stored before auth", c.name);
+        assert_eq!(
+            chal.meta.type_.as_deref(),
+            Some(omadm_server::session::auth::auth_type(c.auth).meta_type()),
+            "{}",
+            c.name
+        );
+        assert!(
+            server.store.list_inventory(c.device_id).await.unwrap().is_empty(),
+            "{}: nothing stored before auth",
+            c.name
+        );
         server.stop().await;
     }
 }

@@ -120,8 +120,18 @@ async fn full_session_on_postgres() {
     let atomic = CommandSpec {
         op: Some(Op::Atomic),
         children: vec![
-            CommandSpec { op: Some(Op::Replace), target: Some("./Vendor/A".into()), data: Some("1".into()), ..CommandSpec::default() },
-            CommandSpec { op: Some(Op::Add), target: Some("./Vendor/B".into()), data: Some("2".into()), ..CommandSpec::default() },
+            CommandSpec {
+                op: Some(Op::Replace),
+                target: Some("./Vendor/A".into()),
+                data: Some("1".into()),
+                ..CommandSpec::default()
+            },
+            CommandSpec {
+                op: Some(Op::Add),
+                target: Some("./Vendor/B".into()),
+                data: Some("2".into()),
+                ..CommandSpec::default()
+            },
         ],
         ..CommandSpec::default()
     };

@@ -120,9 +120,12 @@ pub fn routes(app: App) -> Router {
 /// time; only the token's length may show in the timing).
 async fn require_token(State(app): State<App>, req: Request, next: Next) -> Response {
     if let Some(expected) = app.config.admin_token.as_deref() {
-        let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
+        let presented =
+            req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
         let refusal = match presented {
-            None => Some(("missing bearer token: send Authorization: Bearer <token>", "Bearer realm=\"omadm\"")),
+            None => {
+                Some(("missing bearer token: send Authorization: Bearer <token>", "Bearer realm=\"omadm\""))
+            }
             Some(token) if !bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
                 Some(("invalid bearer token", "Bearer realm=\"omadm\", error=\"invalid_token\""))
             }
@@ -272,9 +275,9 @@ async fn get_command(
     State(app): State<App>,
     ApiPath((device_id, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("command id {id:?} is not an integer")))?;
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("command id {id:?} is not an integer"))
+    })?;
     Ok(Json(admin::get_command(&app.store, &device_id, id).await?).into_response())
 }
 
@@ -286,7 +289,10 @@ struct DeviceFilterQuery {
 }
 
 /// `GET /api/v1/alerts?device_id=&limit=` → `{"alerts": [...]}`.
-async fn generic_alerts(State(app): State<App>, ApiQuery(q): ApiQuery<DeviceFilterQuery>) -> ApiResult<Response> {
+async fn generic_alerts(
+    State(app): State<App>,
+    ApiQuery(q): ApiQuery<DeviceFilterQuery>,
+) -> ApiResult<Response> {
     let alerts = admin::generic_alerts(&app.store, q.device_id.as_deref(), q.limit).await?;
     Ok(Json(json!({ "alerts": alerts })).into_response())
 }

@@ -176,7 +176,9 @@ fn parse_spec(spec: &str) -> anyhow::Result<CommandRequest> {
 fn describe(c: &CommandView) -> String {
     match (&c.target, c.alert_code) {
         (Some(t), _) => clean(t),
-        (None, Some(code)) => format!("alert {code}: {}", clean(&shorten(c.texts.get(1).map_or("", String::as_str), 40))),
+        (None, Some(code)) => {
+            format!("alert {code}: {}", clean(&shorten(c.texts.get(1).map_or("", String::as_str), 40)))
+        }
         (None, None) => format!("{} commands", c.commands.len()),
     }
 }

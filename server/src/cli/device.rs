@@ -40,7 +40,8 @@ impl DbArgs {
     /// Open and migrate the database, as `omadm serve` would.
     pub(crate) async fn open(config: &Config) -> anyhow::Result<Store> {
         let url = redact_url(&config.database_url);
-        let store = Store::connect(&config.database_url).await.with_context(|| format!("cannot open {url}"))?;
+        let store =
+            Store::connect(&config.database_url).await.with_context(|| format!("cannot open {url}"))?;
         store.migrate().await.with_context(|| format!("cannot migrate {url}"))?;
         Ok(store)
     }
@@ -145,7 +146,16 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
 
 async fn execute(store: &Store, config: &Config, command: DeviceCommand, json: bool) -> anyhow::Result<()> {
     match command {
-        DeviceCommand::Add { device_id, auth, username, password, nonce, server_password, server_nonce, .. } => {
+        DeviceCommand::Add {
+            device_id,
+            auth,
+            username,
+            password,
+            nonce,
+            server_password,
+            server_nonce,
+            ..
+        } => {
             let req = CreateDevice {
                 device_id,
                 client_auth: ClientAuthRequest {
@@ -154,7 +164,8 @@ async fn execute(store: &Store, config: &Config, command: DeviceCommand, json: b
                     password,
                     nonce,
                 },
-                server_auth: server_password.map(|password| ServerAuthRequest { password, nonce: server_nonce }),
+                server_auth: server_password
+                    .map(|password| ServerAuthRequest { password, nonce: server_nonce }),
                 // The --server-id flag went into the configuration's server_id.
                 server_id: None,
             };
@@ -186,7 +197,10 @@ async fn execute(store: &Store, config: &Config, command: DeviceCommand, json: b
                     ]
                 })
                 .collect();
-            print_table(&["DEVICE", "AUTH", "USERNAME", "SERVER ID", "SERVER AUTH", "DM", "LAST SESSION"], rows);
+            print_table(
+                &["DEVICE", "AUTH", "USERNAME", "SERVER ID", "SERVER AUTH", "DM", "LAST SESSION"],
+                rows,
+            );
             if let Some(next) = page.next_after {
                 println!("(more: --after {})", clean(&next));
             }
@@ -250,7 +264,10 @@ async fn execute(store: &Store, config: &Config, command: DeviceCommand, json: b
 fn print_device(d: &DeviceView) {
     let rows = [
         ("device", clean(&d.device_id)),
-        ("client auth", format!("{} (user {})", d.client_auth.auth_type.as_str(), clean(&d.client_auth.username))),
+        (
+            "client auth",
+            format!("{} (user {})", d.client_auth.auth_type.as_str(), clean(&d.client_auth.username)),
+        ),
         ("server id", clean(&d.server_id)),
         ("server auth", yes_no(d.server_auth).to_owned()),
         ("dm version", d.dm_version.as_deref().map_or("-".to_owned(), clean)),
@@ -303,7 +320,9 @@ pub(crate) fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
 /// (escape sequences, line breaks) are shown escaped.
 pub(crate) fn clean(s: &str) -> String {
     if s.chars().any(char::is_control) {
-        s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+        s.chars()
+            .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+            .collect()
     } else {
         s.to_owned()
     }

@@ -414,5 +414,7 @@ pub async fn drop_pg_db(base: &str, url: &str) {
     let name = url.rsplit('/').next().unwrap();
     assert!(name.starts_with("omadm_srv_"));
     let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut conn)
+        .await;
 }
