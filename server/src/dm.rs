@@ -91,18 +91,19 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         Some(token) => match tx.get_session(token).await? {
             Some(rec) if rec.device_id == msg.hdr.source.loc_uri => {
                 let state: SessionState = serde_json::from_value(rec.state.clone())?;
-                if rec.outcome == SessionOutcome::Active
-                    && now - rec.last_activity_at > app.config.session_idle_timeout.as_millis() as i64
-                {
-                    // Too late: the session is over, its unanswered commands go back to the queue.
-                    expire(&mut tx, rec, now).await?;
-                    tx.commit().await?;
-                    return Ok(reply(
-                        &session::reject(&msg, &server_uri, StatusCode::RequestTimeout),
-                        encoding,
-                        None,
-                    ));
+                let idle = now - rec.last_activity_at > app.config.session_idle_timeout.as_millis() as i64;
+                let timed_out = rec.outcome == SessionOutcome::TimedOut;
+                if timed_out || idle {
+                    if rec.outcome == SessionOutcome::Active {
+                        // Too late: the session ends, its unanswered commands go back to the queue.
+                        expire(&mut tx, rec, now).await?;
+                        tx.commit().await?;
+                    }
+                    let r = session::reject(&msg, &server_uri, StatusCode::RequestTimeout);
+                    return Ok(reply(&r, encoding, None));
                 }
+                // Other ended sessions go to the engine, which replays its last answer to a
+                // retransmission and refuses anything else.
                 (rec, state, false)
             }
             // Unknown token, or another device's: no session of this device to continue.

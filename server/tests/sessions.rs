@@ -674,3 +674,99 @@ async fn http_1_0_client() {
     assert_eq!(hdr_status(&m).data, StatusCode::InvalidCredentials, "unknown device");
     server.stop().await;
 }
+
+/// An idle session ends: the next message gets 408, commands sent in it go back to the queue
+/// and are sent again in the device's next session.
+#[tokio::test]
+async fn idle_session_times_out_and_requeues() {
+    let server = Server::sqlite_with(|c| c.session_idle_timeout = std::time::Duration::from_secs(1)).await;
+    let creds = DeviceCreds::new("IMEI:100000000000014", ClientAuthType::Basic);
+    server.add_device(&creds).await;
+    let id = server.store.enqueue_command(&creds.device_id, &get("./DevDetail/SwV"), 1).await.unwrap();
+    let mut dev = Client::new(&server, creds.clone());
+    let p1 = dev.package1();
+    let r = dev.send(&p1).await;
+    assert_eq!(commands(&r).len(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let reply = dev.reply(&r, TREE);
+    let r = dev.send(&reply).await;
+    assert_eq!(hdr_status(&r).data, StatusCode::RequestTimeout);
+    assert_eq!(
+        server.store.get_command(&creds.device_id, id).await.unwrap().unwrap().state,
+        CommandState::Queued
+    );
+    assert_eq!(
+        server.store.list_sessions(&creds.device_id, 5).await.unwrap()[0].outcome,
+        SessionOutcome::TimedOut
+    );
+
+    // The next session sends it again.
+    let mut dev = Client::new(&server, creds.clone());
+    dev.session_id = "20".into();
+    let p1 = dev.package1();
+    let r = dev.send(&p1).await;
+    assert_eq!(commands(&r).len(), 1);
+    server.stop().await;
+}
+
+/// A new command arriving before the last chunk of a large object: the server sends Alert
+/// 1225 naming the object and drops it (FACTS.md C.6).
+#[tokio::test]
+async fn interrupted_large_object_gets_1225() {
+    let server = Server::sqlite().await;
+    let creds = DeviceCreds::new("IMEI:100000000000015", ClientAuthType::Basic);
+    server.add_device(&creds).await;
+    let id = server.store.enqueue_command(&creds.device_id, &get("./Vendor/Log"), 1).await.unwrap();
+    let mut dev = Client::new(&server, creds.clone());
+    let p1 = dev.package1();
+    let r = dev.send(&p1).await;
+    let Command::Get(g) = commands(&r)[0] else { panic!() };
+    let (get_id, get_msg) = (g.cmd_id, r.hdr.msg_id);
+    let mut m = dev.reply(&r, &[]);
+    if let Command::Status(s) = &mut m.body.commands[1] {
+        s.data = StatusCode::Ok;
+    }
+    m.body.commands.push(Command::Results(Results {
+        cmd_id: 9,
+        msg_ref: Some(get_msg),
+        cmd_ref: get_id,
+        items: vec![Item {
+            source: Some(Location::uri("./Vendor/Log")),
+            meta: Some(Meta { size: Some(100), ..Meta::default() }),
+            data: Some(Data::from("first half")),
+            more_data: true,
+            ..Item::default()
+        }],
+        ..Results::default()
+    }));
+    m.body.is_final = false;
+    let r = dev.send(&m).await;
+    assert!(!r.body.is_final);
+    // Instead of the next chunk: a Generic Alert.
+    let hdr = dev.header();
+    let interrupt = SyncMl {
+        hdr,
+        body: SyncBody {
+            commands: vec![Command::Alert(Alert {
+                cmd_id: 1,
+                no_resp: false,
+                cred: None,
+                data: AlertCode::GenericAlert,
+                correlator: None,
+                items: vec![Item { data: Some(Data::from("1")), ..Item::default() }],
+            })],
+            is_final: true,
+        },
+    };
+    let r = dev.send(&interrupt).await;
+    let alert = r.body.commands.iter().find_map(|c| match c {
+        Command::Alert(a) if a.data == AlertCode::NoEndOfData => Some(a),
+        _ => None,
+    });
+    let alert = alert.expect("Alert 1225");
+    assert_eq!(alert.items[0].source.as_ref().unwrap().loc_uri, "./Vendor/Log");
+    let c = server.store.get_command(&creds.device_id, id).await.unwrap().unwrap();
+    assert_eq!(c.state, CommandState::Failed);
+    assert!(c.results.is_empty());
+    server.stop().await;
+}

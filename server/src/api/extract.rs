@@ -55,7 +55,13 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             other => other.status(),
         };
-        ApiError::new(status, rejection.body_text())
+        let text = rejection.body_text();
+        // axum's wording for a shape error is long-winded; the serde detail after it is the point.
+        let text = match text.strip_prefix("Failed to deserialize the JSON body into the target type: ") {
+            Some(detail) => format!("invalid request body: {detail}"),
+            None => text,
+        };
+        ApiError::new(status, text)
     }
 }
 

@@ -57,9 +57,16 @@ pub fn config(database_url: &str) -> Config {
 impl Server {
     /// A server on a fresh SQLite file.
     pub async fn sqlite() -> Server {
+        Server::sqlite_with(|_| {}).await
+    }
+
+    /// A server on a fresh SQLite file, with a configuration tweak.
+    pub async fn sqlite_with(tweak: impl FnOnce(&mut Config)) -> Server {
         let dir = TempDir::new("server");
         let url = format!("sqlite://{}", dir.0.join("omadm.db").display());
-        let mut s = Server::start(config(&url)).await;
+        let mut c = config(&url);
+        tweak(&mut c);
+        let mut s = Server::start(c).await;
         s._dir = Some(dir);
         s
     }
