@@ -179,7 +179,10 @@ fn describe(c: &CommandView) -> String {
         (None, Some(code)) => {
             format!("alert {code}: {}", clean(&shorten(c.texts.get(1).map_or("", String::as_str), 40)))
         }
-        (None, None) => format!("{} commands", c.commands.len()),
+        (None, None) => match c.commands.len() {
+            1 => "1 command".to_owned(),
+            n => format!("{n} commands"),
+        },
     }
 }
 

@@ -21,7 +21,8 @@ pub struct DbArgs {
     #[arg(long, env = "OMADM_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Database URL: sqlite://FILE or postgres://... [default: sqlite://omadm.db].
-    #[arg(long, env = "OMADM_DATABASE_URL", global = true)]
+    // The value may hold a PostgreSQL password: never shown in --help.
+    #[arg(long, env = "OMADM_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 }
 

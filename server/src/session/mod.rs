@@ -392,3 +392,6 @@ pub fn is_package_one(msg: &SyncMl) -> bool {
         matches!(c, Command::Alert(a) if matches!(a.data, omadm_protocol::AlertCode::ClientInitiatedMgmt | omadm_protocol::AlertCode::ServerInitiatedMgmt))
     })
 }
+
+#[cfg(test)]
+mod tests;
