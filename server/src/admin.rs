@@ -821,15 +821,14 @@ fn build_spec(
         if let (Some(f), Some(d)) = (&format, &req.data) {
             check_data_format(f, d).map_err(bad)?;
         }
-        if let Some(t) = &req.mime_type {
-            if t.is_empty()
+        if let Some(t) = &req.mime_type
+            && (t.is_empty()
                 || t.len() > MAX_MIME_TYPE
-                || t.chars().any(|c| c.is_control() || c.is_whitespace())
-            {
-                return Err(bad(format!(
-                    "type: must be a MIME type of 1..={MAX_MIME_TYPE} bytes without spaces"
-                )));
-            }
+                || t.chars().any(|c| c.is_control() || c.is_whitespace()))
+        {
+            return Err(bad(format!(
+                "type: must be a MIME type of 1..={MAX_MIME_TYPE} bytes without spaces"
+            )));
         }
         spec.data = req.data.clone();
         spec.format = format;

@@ -87,6 +87,12 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
     let now = now_millis();
 
     let mut tx = app.store.begin().await?;
+    // The device's row first, then its session: one order everywhere, no deadlock.
+    let Some(device) = tx.lock_device(&msg.hdr.source.loc_uri).await? else {
+        // Not a device of ours: refused as an unknown principal, nothing stored.
+        let r = session::reject(&msg, &server_uri, StatusCode::InvalidCredentials);
+        return Ok(reply(&r, encoding, None));
+    };
     let (mut record, mut state, created) = match &q.s {
         Some(token) => match tx.get_session(token).await? {
             Some(rec) if rec.device_id == msg.hdr.source.loc_uri => {
@@ -124,13 +130,12 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
                     None,
                 ));
             };
-            if tx.get_device(&msg.hdr.source.loc_uri).await?.is_none() {
-                // Not a device of ours: refused as an unknown principal, nothing stored.
-                return Ok(reply(
-                    &session::reject(&msg, &server_uri, StatusCode::InvalidCredentials),
-                    encoding,
-                    None,
-                ));
+            // A new session replaces any the device left open: what that one sent and never
+            // saw answered goes back to the queue, to be sent in this one.
+            for old in tx.list_sessions(&device.device_id, 5).await? {
+                if old.outcome == SessionOutcome::Active {
+                    expire(&mut tx, old, now).await?;
+                }
             }
             let state =
                 SessionState::new(version, msg.hdr.session_id.clone(), msg.hdr.source.loc_uri.clone());
@@ -149,9 +154,6 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
             };
             (rec, state, true)
         }
-    };
-    let Some(device) = tx.get_device(&record.device_id).await? else {
-        return Ok(reply(&session::reject(&msg, &server_uri, StatusCode::NotFound), encoding, None));
     };
     let queued = tx.next_queued(&device.device_id, QUEUE_BATCH).await?;
     let resp_uri = format!("{server_uri}?s={}", record.token);

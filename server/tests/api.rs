@@ -343,6 +343,15 @@ async fn malformed_requests_are_json_errors() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.error().contains("op"));
 
+    // Over the API's body limit: 413, still as JSON.
+    let huge = format!(
+        "{{\"op\":\"Replace\",\"target\":\"./A\",\"data\":\"{}\"}}",
+        "x".repeat(omadm_server::api::MAX_BODY)
+    );
+    let r = raw(&router, cmds, Some("application/json"), &huge).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!r.error().is_empty());
+
     // Unknown routes and methods.
     let r = call(&router, "GET", "/api/v1/nothing/here", Some(TOKEN), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -650,4 +659,22 @@ async fn openapi_document_lists_every_route() {
         assert!(paths.contains_key(p), "{p}");
     }
     assert!(doc["components"]["schemas"]["CommandRequest"].is_object());
+}
+
+#[tokio::test]
+async fn the_api_is_served_by_the_server_router() {
+    // The router `omadm serve` runs: `/dm` merged with the API.
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    let mut config = Overrides::default().resolve().unwrap();
+    config.admin_token = Some(TOKEN.into());
+    let router = omadm_server::serve::router(App { store, config: Arc::new(config) });
+    assert_eq!(call(&router, "GET", "/api/v1/devices", None, None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&router, "GET", "/api/v1/openapi.json", None, None).await.status, StatusCode::OK);
+    let r = call(&router, "POST", "/api/v1/devices", Some(TOKEN), Some(new_device("IMEI:1"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // A command body larger than the DM message limit still fits the API's own limit.
+    let big = json!({"op": "Replace", "target": "./A", "data": "x".repeat(3 * 1024 * 1024)});
+    let r = call(&router, "POST", "/api/v1/devices/IMEI%3A1/commands", Some(TOKEN), Some(big)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }

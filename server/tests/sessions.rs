@@ -770,3 +770,33 @@ async fn interrupted_large_object_gets_1225() {
     assert!(c.results.is_empty());
     server.stop().await;
 }
+
+/// A device that starts over (a new package 1 while its last session is open) gets the
+/// commands the abandoned session sent and never saw answered: nothing is lost.
+#[tokio::test]
+async fn new_session_takes_over_an_abandoned_one() {
+    let server = Server::sqlite().await;
+    let creds = DeviceCreds::new("IMEI:100000000000016", ClientAuthType::Basic);
+    server.add_device(&creds).await;
+    let id = server.store.enqueue_command(&creds.device_id, &get("./DevDetail/SwV"), 1).await.unwrap();
+    let mut first = Client::new(&server, creds.clone());
+    let p1 = first.package1();
+    assert_eq!(commands(&first.send(&p1).await).len(), 1);
+
+    let mut again = Client::new(&server, creds.clone());
+    again.session_id = "77".into();
+    let p1 = again.package1();
+    let r = again.send(&p1).await;
+    assert_eq!(commands(&r).len(), 1, "the Get is sent again");
+    let reply = again.reply(&r, TREE);
+    again.send(&reply).await;
+    let c = server.store.get_command(&creds.device_id, id).await.unwrap().unwrap();
+    assert_eq!((c.state, c.results.len()), (CommandState::Done, 1));
+    let sessions = server.store.list_sessions(&creds.device_id, 5).await.unwrap();
+    let outcomes: Vec<_> = sessions.iter().map(|s| s.outcome).collect();
+    assert!(
+        outcomes.contains(&SessionOutcome::TimedOut) && outcomes.contains(&SessionOutcome::Completed),
+        "{outcomes:?}"
+    );
+    server.stop().await;
+}

@@ -235,9 +235,20 @@ impl Conn<'_> {
     }
 
     pub(crate) async fn get_device(&mut self, id: &str) -> Result<Option<Device>, StoreError> {
-        const SQL: &str = concat!("SELECT ", device_cols!(), " FROM devices WHERE device_id = $1");
+        self.device(id, false).await
+    }
+
+    /// A device, its row locked until the transaction ends when `lock` (PostgreSQL only).
+    pub(crate) async fn device(&mut self, id: &str, lock: bool) -> Result<Option<Device>, StoreError> {
+        const PLAIN: &str = concat!("SELECT ", device_cols!(), " FROM devices WHERE device_id = $1");
+        const FOR_UPDATE: &str =
+            concat!("SELECT ", device_cols!(), " FROM devices WHERE device_id = $1 FOR UPDATE");
+        let sql = match self {
+            Conn::Postgres(_) if lock => FOR_UPDATE,
+            _ => PLAIN,
+        };
         let row: Option<DeviceRow> =
-            on_conn!(self, c => sqlx::query_as(SQL).bind(id).fetch_optional(&mut *c).await?);
+            on_conn!(self, c => sqlx::query_as(sql).bind(id).fetch_optional(&mut *c).await?);
         row.map(Device::try_from).transpose()
     }
 

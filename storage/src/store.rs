@@ -251,6 +251,14 @@ impl Tx {
     pub async fn get_session(&mut self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
         self.conn().get_session(token, true).await
     }
+
+    /// A device, its row locked until this transaction ends (PostgreSQL `FOR UPDATE`; SQLite's
+    /// `BEGIN IMMEDIATE` already serialises). Taken first for every DM message, so messages of
+    /// one device are handled one at a time across nodes and two sessions of a device never
+    /// pick the same queued commands.
+    pub async fn lock_device(&mut self, device_id: &str) -> Result<Option<Device>, StoreError> {
+        self.conn().device(device_id, true).await
+    }
 }
 
 /// Define each data method on [`Tx`] (with its doc) and its [`Store`] convenience: `write`

@@ -28,7 +28,8 @@ enum Command {
     /// Manage devices and their credentials (directly in the database).
     Device(device::DeviceArgs),
     /// Queue management commands for a device and read their results.
-    Command(command::CommandArgs),
+    #[command(name = "command")]
+    Commands(command::CommandArgs),
     /// List the Generic Alerts devices sent.
     Alerts(alert::AlertsArgs),
 }
@@ -40,7 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(a) => serve::migrate(a),
         Command::Codec(c) => codec::run(c),
         Command::Device(a) => device::run(a),
-        Command::Command(a) => command::run(a),
+        Command::Commands(a) => command::run(a),
         Command::Alerts(a) => alert::run(a),
     }
 }
