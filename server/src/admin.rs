@@ -195,11 +195,20 @@ pub struct CommandRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_code: Option<i64>,
     /// UI alert texts: the options (`MAXDT=30&...`, may be empty), the prompt, then the choices.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub texts: Vec<String>,
     /// Children of an Atomic or Sequence, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<CommandRequest>,
+}
+
+/// `null` read as an empty list, like an absent field.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -524,10 +533,13 @@ pub async fn list_devices(
 ) -> Result<DevicePage, AdminError> {
     let limit = check_limit(limit)?;
     let after = after.filter(|a| !a.is_empty());
-    let devices: Vec<DeviceView> =
-        store.list_devices(after, limit).await?.iter().map(DeviceView::from).collect();
-    let next_after =
-        if devices.len() as u32 >= limit { devices.last().map(|d| d.device_id.clone()) } else { None };
+    // One more than asked tells whether another page exists; the store clamps at MAX_LIMIT,
+    // where a full page has to be taken to mean "maybe more".
+    let mut devices: Vec<DeviceView> =
+        store.list_devices(after, limit + 1).await?.iter().map(DeviceView::from).collect();
+    let more = devices.len() > limit as usize || (limit == MAX_LIMIT && devices.len() == limit as usize);
+    devices.truncate(limit as usize);
+    let next_after = if more { devices.last().map(|d| d.device_id.clone()) } else { None };
     Ok(DevicePage { devices, next_after })
 }
 
@@ -1041,6 +1053,10 @@ mod tests {
 
     #[test]
     fn item_commands() {
+        let parsed: CommandRequest =
+            serde_json::from_str(r#"{"op":"Get","target":"./A","data":null,"texts":null,"commands":null}"#)
+                .unwrap();
+        assert_eq!(parsed, cmd("Get", Some("./A")));
         let spec = command_spec(&cmd("get", Some("./DevDetail/SwV"))).unwrap();
         assert_eq!(spec.op, Some(Op::Get));
         assert_eq!(spec.target.as_deref(), Some("./DevDetail/SwV"));

@@ -225,6 +225,8 @@ async fn device_life_cycle() {
     let page = r.json();
     assert_eq!(page["devices"].as_array().unwrap().len(), 2);
     assert_eq!(page["next_after"], "MAC:00112233");
+    let r = call(&router, "GET", "/api/v1/devices?limit=3", Some(TOKEN), None).await;
+    assert_eq!(r.json()["next_after"], Value::Null, "an exactly full last page says so");
     let r = call(&router, "GET", "/api/v1/devices?limit=2&after=MAC%3A00112233", Some(TOKEN), None).await;
     assert_eq!(r.json()["devices"][0]["device_id"], "urn:dev/12");
     assert_eq!(r.json()["next_after"], Value::Null);
