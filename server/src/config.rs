@@ -104,7 +104,7 @@ pub struct Overrides {
     #[arg(long, env = "OMADM_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Database URL: sqlite://FILE or postgres://... [default: sqlite://omadm.db].
-    #[arg(long, env = "OMADM_DATABASE_URL")]
+    #[arg(long, env = "OMADM_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Our ServerID [default: omadm].
     #[arg(long, env = "OMADM_SERVER_ID")]

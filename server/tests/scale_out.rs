@@ -25,19 +25,21 @@ fn free_port() -> u16 {
 }
 
 async fn start_node(db: &str, port: u16) -> Node {
-    let child = Process::new(env!("CARGO_BIN_EXE_omadm"))
-        .arg("serve")
-        .env("OMADM_LISTEN", format!("127.0.0.1:{port}"))
-        .env("OMADM_DATABASE_URL", db)
-        .env("OMADM_ADMIN_TOKEN", "t")
-        .env("OMADM_PUBLIC_URL", "http://lb.example")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Node(
+        Process::new(env!("CARGO_BIN_EXE_omadm"))
+            .arg("serve")
+            .env("OMADM_LISTEN", format!("127.0.0.1:{port}"))
+            .env("OMADM_DATABASE_URL", db)
+            .env("OMADM_ADMIN_TOKEN", "t")
+            .env("OMADM_PUBLIC_URL", "http://lb.example")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Node(child);
+            return child;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
