@@ -249,6 +249,8 @@ async fn every_command_type() {
     assert_eq!(a.commands.len(), 2);
     let Command::Copy(c) = commands(&r)[4] else { panic!() };
     assert_eq!(c.items[0].source.as_ref().unwrap().loc_uri, "./Vendor/A");
+    let Command::Exec(e) = commands(&r)[3] else { panic!() };
+    assert_eq!(e.correlator, Some(format!("omadm-{}", ids[3])), "an Exec carries its command's Correlator");
     let Command::Alert(al) = commands(&r)[7] else { panic!() };
     assert_eq!(al.data, AlertCode::ConfirmOrReject);
     assert_eq!(al.items.len(), 2);

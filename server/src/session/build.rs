@@ -3,8 +3,8 @@
 //! FACTS.md C.4-C.6). Final closes our package; a package with no commands ends the session.
 
 use omadm_protocol::{
-    Alert, AlertCode, Command, Container, Data, Encoding, Exec, Format, Item, ItemCommand, Location, Meta,
-    SyncMl, encode,
+    Alert, AlertCode, Command, Container, Data, DmVersion, Encoding, Exec, Format, Item, ItemCommand,
+    Location, Meta, SyncMl, encode,
 };
 use omadm_storage::{CommandRecord, CommandState, Op, SessionOutcome};
 
@@ -120,7 +120,7 @@ impl Session<'_> {
         for rec in queued {
             let cmd_id = next_id(resp);
             let mut sent = Vec::new();
-            let cmd = to_protocol(rec, cmd_id, msg_id, &mut sent);
+            let cmd = to_protocol(rec, cmd_id, msg_id, self.state.version, &mut sent);
             let size = size_of_command(resp, Some(&cmd), encoding) - empty;
             if used + size <= budget {
                 resp.body.commands.push(cmd);
@@ -253,12 +253,31 @@ fn chunk_command(lo: &OutgoingObject, cmd_id: u32, first: bool, data: &str, more
 
 /// A stored command as a protocol command with CmdIDs from `cmd_id` on; every command
 /// (children included) is recorded in `sent`.
-fn to_protocol(rec: &CommandRecord, cmd_id: u32, msg_id: u32, sent: &mut Vec<Sent>) -> Command {
+fn to_protocol(
+    rec: &CommandRecord,
+    cmd_id: u32,
+    msg_id: u32,
+    version: DmVersion,
+    sent: &mut Vec<Sent>,
+) -> Command {
     let mut next = cmd_id;
-    build(rec, &mut next, msg_id, sent)
+    build(rec, &mut next, msg_id, version, sent)
 }
 
-fn build(rec: &CommandRecord, next: &mut u32, msg_id: u32, sent: &mut Vec<Sent>) -> Command {
+/// The Correlator of an Exec: the command's id, echoed by the Generic Alert that reports an
+/// asynchronous result (OMA-TS-DM_Protocol-V1_2 §6.6.7; FACTS.md I.3). DM 1.2 only: the
+/// SyncML 1.1 DTD has no Correlator.
+pub fn correlator(command_id: i64) -> String {
+    format!("omadm-{command_id}")
+}
+
+fn build(
+    rec: &CommandRecord,
+    next: &mut u32,
+    msg_id: u32,
+    version: DmVersion,
+    sent: &mut Vec<Sent>,
+) -> Command {
     let cmd_id = *next;
     *next += 1;
     let spec = &rec.spec;
@@ -284,6 +303,7 @@ fn build(rec: &CommandRecord, next: &mut u32, msg_id: u32, sent: &mut Vec<Sent>)
         })),
         Op::Exec => Command::Exec(Exec {
             cmd_id,
+            correlator: (version == DmVersion::V1_2).then(|| correlator(rec.id)),
             item: Item { target, meta, data, ..Item::default() },
             ..Exec::default()
         }),
@@ -300,7 +320,7 @@ fn build(rec: &CommandRecord, next: &mut u32, msg_id: u32, sent: &mut Vec<Sent>)
                 .collect(),
         }),
         Op::Atomic | Op::Sequence => {
-            let commands = rec.children.iter().map(|c| build(c, next, msg_id, sent)).collect();
+            let commands = rec.children.iter().map(|c| build(c, next, msg_id, version, sent)).collect();
             let c = Container { cmd_id, no_resp: false, meta: None, commands };
             if op == Op::Atomic { Command::Atomic(c) } else { Command::Sequence(c) }
         }
