@@ -358,18 +358,8 @@ async fn multi_message_package() {
             break;
         }
         // Statuses and Alert 1222, no Final.
-        let mut reply = dev.reply(&r, TREE);
-        reply.body.is_final = false;
-        let n = reply.body.commands.len() as u32 + 1;
-        reply.body.commands.push(Command::Alert(Alert {
-            cmd_id: n,
-            no_resp: false,
-            cred: None,
-            data: AlertCode::NextMessage,
-            correlator: None,
-            items: vec![],
-        }));
-        r = dev.send(&reply).await;
+        let reply = dev.reply(&r, TREE);
+        r = dev.send(&ask_next(reply)).await;
     }
     assert!(messages > 2, "the package spans several messages ({messages})");
     assert_eq!(seen, 30);
@@ -416,17 +406,7 @@ async fn large_object_to_device() {
         if let Command::Status(s) = &mut reply.body.commands[1] {
             s.data = StatusCode::ChunkedItemAccepted;
         }
-        reply.body.is_final = false;
-        let n = reply.body.commands.len() as u32 + 1;
-        reply.body.commands.push(Command::Alert(Alert {
-            cmd_id: n,
-            no_resp: false,
-            cred: None,
-            data: AlertCode::NextMessage,
-            correlator: None,
-            items: vec![],
-        }));
-        r = dev.send(&reply).await;
+        r = dev.send(&ask_next(reply)).await;
     }
     assert_eq!(got, value);
     let c = server.store.get_command(&creds.device_id, id).await.unwrap().unwrap();

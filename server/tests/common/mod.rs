@@ -373,6 +373,21 @@ impl Client {
     }
 }
 
+/// Turn a reply into a "next message" request: no Final, Alert 1222 appended (FACTS.md C.4).
+pub fn ask_next(mut reply: SyncMl) -> SyncMl {
+    reply.body.is_final = false;
+    let cmd_id = reply.body.commands.len() as u32 + 1;
+    reply.body.commands.push(Command::Alert(Alert {
+        cmd_id,
+        no_resp: false,
+        cred: None,
+        data: AlertCode::NextMessage,
+        correlator: None,
+        items: vec![],
+    }));
+    reply
+}
+
 /// The Status answering the SyncHdr in a server message.
 pub fn hdr_status(msg: &SyncMl) -> &Status {
     msg.body
