@@ -20,6 +20,7 @@ pub mod event;
 pub mod limits;
 pub mod message;
 pub mod tag;
+pub mod tree;
 pub mod wbxml;
 pub mod xml;
 

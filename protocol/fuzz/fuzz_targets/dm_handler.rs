@@ -79,7 +79,9 @@ fn harness() -> &'static Harness {
 
 /// (Re)create the three devices with fresh nonces and queued commands.
 async fn reset(store: &Store) {
-    for (id, auth) in [(BASIC, ClientAuthType::Basic), (MD5, ClientAuthType::Md5), (HMAC, ClientAuthType::Hmac)] {
+    for (id, auth) in
+        [(BASIC, ClientAuthType::Basic), (MD5, ClientAuthType::Md5), (HMAC, ClientAuthType::Hmac)]
+    {
         let _ = store.delete_device(id).await;
         store
             .create_device(&Device {
@@ -176,12 +178,8 @@ fuzz_target!(|data: &[u8]| {
         let resp = h.router.clone().oneshot(req).await.unwrap();
 
         let status = resp.status();
-        let answer_type = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let answer_type =
+            resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         match status {
             StatusCode::OK => {

@@ -227,7 +227,8 @@ impl Acl {
             let Some((command, ids)) = entry.split_once('=') else {
                 return Err(AclError::MissingEquals { entry: clip(entry).to_owned() });
             };
-            let command = AclCommand::parse(command).ok_or_else(|| AclError::UnknownCommand(clip(command).to_owned()))?;
+            let command = AclCommand::parse(command)
+                .ok_or_else(|| AclError::UnknownCommand(clip(command).to_owned()))?;
             for id in ids.split('+') {
                 acl.grant(command, Principal::parse(id)?);
             }
@@ -373,7 +374,9 @@ pub fn required_rights(op: Op, target: &TargetUri, kind: NodeKind) -> Vec<Right>
             }
             rights
         }
-        (_, Some(Query::Prop(p))) if op == Op::Replace && p.replaceable() => vec![on(node, AclCommand::Replace)],
+        (_, Some(Query::Prop(p))) if op == Op::Replace && p.replaceable() => {
+            vec![on(node, AclCommand::Replace)]
+        }
         (_, Some(_)) => Vec::new(),
         (Op::Add | Op::Copy, None) => vec![on(&parent_or_self, AclCommand::Add)],
         (Op::Delete, None) => vec![on(node, AclCommand::Delete)],
@@ -504,7 +507,9 @@ mod tests {
         assert_eq!(interior[0].uri.as_str(), "./A/B");
         let root = required_rights(Op::Replace, &TargetUri::parse(".?prop=ACL").unwrap(), NodeKind::Interior);
         assert_eq!(root, vec![Right { uri: NodeUri::root(), command: AclCommand::Replace }]);
-        assert!(required_rights(Op::Add, &TargetUri::parse("./A?prop=ACL").unwrap(), NodeKind::Leaf).is_empty());
+        assert!(
+            required_rights(Op::Add, &TargetUri::parse("./A?prop=ACL").unwrap(), NodeKind::Leaf).is_empty()
+        );
     }
 
     #[test]
@@ -532,8 +537,14 @@ mod tests {
     #[test]
     fn bootstrap_helpers() {
         let id = ServerId::new("com.mgmtsrv.manage").unwrap();
-        assert_eq!(Acl::bootstrap(&id).to_string(), "Delete=com.mgmtsrv.manage&Get=com.mgmtsrv.manage&Replace=com.mgmtsrv.manage");
-        assert_eq!(Acl::added_interior(&id).to_string(), "Add=com.mgmtsrv.manage&Delete=com.mgmtsrv.manage&Replace=com.mgmtsrv.manage");
+        assert_eq!(
+            Acl::bootstrap(&id).to_string(),
+            "Delete=com.mgmtsrv.manage&Get=com.mgmtsrv.manage&Replace=com.mgmtsrv.manage"
+        );
+        assert_eq!(
+            Acl::added_interior(&id).to_string(),
+            "Add=com.mgmtsrv.manage&Delete=com.mgmtsrv.manage&Replace=com.mgmtsrv.manage"
+        );
         let mut acl = Acl::bootstrap(&id);
         acl.revoke(AclCommand::Get, &Principal::Server(id.clone()));
         assert!(!acl.allows(AclCommand::Get, id.as_str()));

@@ -438,7 +438,9 @@ impl Ddf {
             });
         }
         match op {
-            Op::Delete if node.df.scope() == Scope::Permanent => Err(Violation::Permanent { op, uri: uri_text() }),
+            Op::Delete if node.df.scope() == Scope::Permanent => {
+                Err(Violation::Permanent { op, uri: uri_text() })
+            }
             Op::Add | Op::Replace => check_content(node, &target.uri, format, data),
             _ => Ok(()),
         }
@@ -493,7 +495,11 @@ impl Ddf {
 
     fn validate_command_at(&self, command: &Command, depth: usize) -> Result<(), Violation> {
         match command {
-            Command::Add(c) | Command::Copy(c) | Command::Delete(c) | Command::Get(c) | Command::Replace(c) => {
+            Command::Add(c)
+            | Command::Copy(c)
+            | Command::Delete(c)
+            | Command::Get(c)
+            | Command::Replace(c) => {
                 let Some(op) = Op::of_command(command) else { return Ok(()) };
                 c.items.iter().try_for_each(|item| self.validate_item(op, item, c.meta.as_ref()))
             }
@@ -530,11 +536,20 @@ fn check_content(
         None => expected,
         Some(got) if got == expected => got,
         Some(Format::B64) if *expected == Format::Bin => &Format::B64,
-        Some(got) => return Err(Violation::WrongFormat { uri: uri_text(), expected: expected.clone(), got: got.clone() }),
+        Some(got) => {
+            return Err(Violation::WrongFormat {
+                uri: uri_text(),
+                expected: expected.clone(),
+                got: got.clone(),
+            });
+        }
     };
     match data {
-        Some(bytes) => check_value(effective, bytes)
-            .map_err(|reason| Violation::BadValue { uri: uri_text(), format: effective.clone(), reason }),
+        Some(bytes) => check_value(effective, bytes).map_err(|reason| Violation::BadValue {
+            uri: uri_text(),
+            format: effective.clone(),
+            reason,
+        }),
         None => Ok(()),
     }
 }
@@ -557,7 +572,8 @@ pub fn check_value(format: &Format, data: &[u8]) -> Result<(), String> {
         }
         Format::Float => {
             let t = text()?;
-            let numeric = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'));
+            let numeric = !t.is_empty()
+                && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'));
             match t.parse::<f64>() {
                 Ok(v) if numeric && v.is_finite() => Ok(()),
                 _ => Err(format!("{:?} is not a decimal number", clip(t))),
@@ -791,7 +807,8 @@ fn df_from(children: &[Element]) -> Result<DfProperties, DdfError> {
             DdfTag::DefaultValue => df.default_value = Some(text_of(content)),
             DdfTag::Description => df.description = Some(text_of(content)),
             DdfTag::DFFormat => {
-                format = Some(read_format(content).ok_or_else(|| structure("DFFormat", "no format element"))?);
+                format =
+                    Some(read_format(content).ok_or_else(|| structure("DFFormat", "no format element"))?);
             }
             DdfTag::Occurrence => df.occurrence = Some(occurrence_from(content)?),
             DdfTag::Scope => {
@@ -865,11 +882,19 @@ mod tests {
     #[test]
     fn values() {
         for (format, good, bad) in [
-            (Format::Int, &["0", "-2147483648", "2147483647", "+5"][..], &["abc", "", "2147483648", "1.5", " 1"][..]),
+            (
+                Format::Int,
+                &["0", "-2147483648", "2147483647", "+5"][..],
+                &["abc", "", "2147483648", "1.5", " 1"][..],
+            ),
             (Format::Bool, &["true", "False"], &["yes", "1", ""]),
             (Format::Float, &["1.5", "-2e10", "3"], &["NaN", "inf", "", "1,5"]),
             (Format::Date, &["2024-02-29", "20240229"], &["2024-13-01", "2024-1-1", "x"]),
-            (Format::Time, &["12:30:00", "123000Z", "12:30", "23:59:60.5+01:00", "1230-0500"], &["24:00", "1:2", "12:30:00X"]),
+            (
+                Format::Time,
+                &["12:30:00", "123000Z", "12:30", "23:59:60.5+01:00", "1230-0500"],
+                &["24:00", "1:2", "12:30:00X"],
+            ),
             (Format::B64, &["AAAA", "QUJD\nRA==", ""], &["A", "!!!!"]),
             (Format::Null, &[""], &["x"]),
         ] {

@@ -140,20 +140,6 @@ impl Sink for ElementSink {
     }
 }
 
-/// Replays elements into a sink.
-pub(crate) fn write_elements(elements: &[Element], sink: &mut impl Sink) {
-    for element in elements {
-        match element {
-            Element::Text(t) => sink.text(t),
-            Element::Element { tag, children } => {
-                sink.start(Tag::Ddf(*tag));
-                write_elements(children, sink);
-                sink.end();
-            }
-        }
-    }
-}
-
 // WBXML global tokens (FACTS.md A.3) and tag flags (A.4).
 const SWITCH_PAGE: u8 = 0x00;
 const END: u8 = 0x01;

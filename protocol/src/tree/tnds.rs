@@ -391,7 +391,11 @@ fn flatten_node(
     if !seen.insert(uri.clone()) {
         return Err(TndsError::Duplicate(uri.to_string()));
     }
-    out.push(FlatNode { uri: uri.clone(), properties: node.rt_properties.clone(), value: node.value.clone() });
+    out.push(FlatNode {
+        uri: uri.clone(),
+        properties: node.rt_properties.clone(),
+        value: node.value.clone(),
+    });
     for child in &node.children {
         let child_uri = node_uri(&uri, base, child)?;
         flatten_node(child, child_uri, base, depth + 1, out, seen)?;
@@ -540,12 +544,17 @@ pub(crate) fn trimmed(children: &[Element]) -> String {
     if t.len() == text.len() { text } else { t.to_owned() }
 }
 
-fn parse_number<T: std::str::FromStr>(element: &'static str, children: &[Element]) -> Result<Option<T>, TndsError> {
+fn parse_number<T: std::str::FromStr>(
+    element: &'static str,
+    children: &[Element],
+) -> Result<Option<T>, TndsError> {
     let text = trimmed(children);
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse().map(Some).map_err(|_| structure(element, format!("{text:?} is not a decimal number in range")))
+    text.parse()
+        .map(Some)
+        .map_err(|_| structure(element, format!("{text:?} is not a decimal number in range")))
 }
 
 /// Reads `<RTProperties>` content.
@@ -597,10 +606,7 @@ fn node_from(children: &[Element], depth: usize) -> Result<Node, TndsError> {
         }
     }
     if node.value.is_some() && !node.children.is_empty() {
-        return Err(structure(
-            "Node",
-            format!("node {:?} has both a Value and child Nodes", node.node_name),
-        ));
+        return Err(structure("Node", format!("node {:?} has both a Value and child Nodes", node.node_name)));
     }
     Ok(node)
 }
@@ -615,7 +621,10 @@ mod tests {
             vec![
                 Node::leaf("AppID", "w7"),
                 Node::leaf("ServerID", "com.mgmtsrv.manage"),
-                Node::interior("AppAddr", vec![Node::interior("1", vec![Node::leaf("Addr", "http://a/b?c=d&e")])]),
+                Node::interior(
+                    "AppAddr",
+                    vec![Node::interior("1", vec![Node::leaf("Addr", "http://a/b?c=d&e")])],
+                ),
             ],
         );
         acc.rt_properties.acl = Some("Get=*".into());
@@ -650,7 +659,9 @@ mod tests {
     #[test]
     fn data_forms() {
         let tree = sample();
-        for data in [tree.to_data(), tree.to_opaque_data(), Data::Text(String::from_utf8(tree.to_xml()).unwrap())] {
+        for data in
+            [tree.to_data(), tree.to_opaque_data(), Data::Text(String::from_utf8(tree.to_xml()).unwrap())]
+        {
             assert_eq!(MgmtTree::from_data(&data, &LIMITS).unwrap(), tree);
         }
         assert_eq!(MgmtTree::from_data(&Data::Ddf(vec![]), &LIMITS), Err(TndsError::NoTree));
@@ -687,9 +698,15 @@ mod tests {
     #[test]
     fn structure_errors() {
         let bad = br#"<MgmtTree xmlns="syncml:dmddf1.2"><VerDTD>1.2</VerDTD><Node><NodeName>a</NodeName><Node><NodeName>b</NodeName></Node><Value>v</Value></Node></MgmtTree>"#;
-        assert!(matches!(MgmtTree::from_xml(bad, &LIMITS), Err(TndsError::Structure { element: "Node", .. })));
+        assert!(matches!(
+            MgmtTree::from_xml(bad, &LIMITS),
+            Err(TndsError::Structure { element: "Node", .. })
+        ));
         let bad = br#"<MgmtTree xmlns="syncml:dmddf1.2"><Node><NodeName>a</NodeName><RTProperties><Size>x</Size></RTProperties></Node></MgmtTree>"#;
-        assert!(matches!(MgmtTree::from_xml(bad, &LIMITS), Err(TndsError::Structure { element: "Size", .. })));
+        assert!(matches!(
+            MgmtTree::from_xml(bad, &LIMITS),
+            Err(TndsError::Structure { element: "Size", .. })
+        ));
         assert!(matches!(MgmtTree::from_xml(b"<SyncML/>", &LIMITS), Err(TndsError::Decode(_))));
         let dup = MgmtTree::new(vec![Node::leaf("a", "1"), Node::leaf("a", "2")]);
         assert!(matches!(dup.flatten(&NodeUri::root()), Err(TndsError::Duplicate(_))));
