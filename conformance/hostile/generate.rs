@@ -27,9 +27,8 @@ pub const UNKNOWN_DEVICE: &str = "IMEI:001010123456789";
 
 /// The committed files of the generated kinds: path relative to `conformance/hostile/` to bytes.
 pub fn corpus(vectors: &Path) -> BTreeMap<String, Vec<u8>> {
-    let read = |name: &str| {
-        std::fs::read(vectors.join(name)).unwrap_or_else(|e| panic!("vector {name}: {e}"))
-    };
+    let read =
+        |name: &str| std::fs::read(vectors.join(name)).unwrap_or_else(|e| panic!("vector {name}: {e}"));
     let mut out = Corpus::default();
     truncated(&mut out, &read);
     corrupted(&mut out, &read);
@@ -122,10 +121,15 @@ fn end_tags(bytes: &[u8]) -> Vec<usize> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Token {
     /// A tag; whether it has content.
-    Tag { content: bool },
+    Tag {
+        content: bool,
+    },
     End,
     /// An inline string whose bytes (without NUL) are at `start..end`.
-    Str { start: usize, end: usize },
+    Str {
+        start: usize,
+        end: usize,
+    },
     Other,
 }
 
@@ -442,7 +446,10 @@ fn nesting(out: &mut Corpus) {
         xml_message(&format!("{open}{}", "</Atomic>".repeat(31)))
     });
     out.file("nesting/depth-32.xml".into(), xml_message(&deep(30)));
-    out.json("nesting/depth-32.case.json".into(), json!({ "body": "depth-32.xml", "expect": { "http": 200, "hdr_status": 401 } }));
+    out.json(
+        "nesting/depth-32.case.json".into(),
+        json!({ "body": "depth-32.xml", "expect": { "http": 200, "hdr_status": 401 } }),
+    );
     let (head, tail) = xml_split();
     out.json(
         "nesting/depth-70000.case.json".into(),
@@ -485,7 +492,10 @@ fn nesting(out: &mut Corpus) {
     out.file("nesting/depth-33.wbxml".into(), wb(&wb_deep(31)));
     out.file("nesting/depth-5000.wbxml".into(), wb(&wb_deep(4998)));
     out.file("nesting/depth-32.wbxml".into(), wb(&wb_deep(30)));
-    out.json("nesting/depth-32-wbxml.case.json".into(), json!({ "body": "depth-32.wbxml", "expect": { "http": 200, "hdr_status": 401 } }));
+    out.json(
+        "nesting/depth-32-wbxml.case.json".into(),
+        json!({ "body": "depth-32.wbxml", "expect": { "http": 200, "hdr_status": 401 } }),
+    );
     let (head, tail) = wbxml_split();
     out.json(
         "nesting/depth-200000-wbxml.case.json".into(),
@@ -525,7 +535,9 @@ fn entities(out: &mut Corpus) {
         json!({ "expect": { "http": 400 } }),
     );
     let with_doctype = |doctype: &str, data: &str| {
-        let msg = xml_message(&format!("<Alert><CmdID>1</CmdID><Data>{data}</Data></Alert>"));
+        let msg = xml_message(&format!(
+            "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>{data}</Data></Item></Replace>"
+        ));
         format!("<?xml version=\"1.0\"?>\n<!DOCTYPE SyncML [\n{doctype}\n]>\n{msg}")
     };
     let mut laughs = String::from("<!ENTITY lol \"lol\">");
@@ -536,26 +548,93 @@ fn entities(out: &mut Corpus) {
     let big = "A".repeat(30_000);
     let cases: Vec<(&str, String, bool)> = vec![
         ("billion-laughs", with_doctype(&laughs, "&lol9;"), false),
-        ("billion-laughs-in-attribute", with_doctype(&laughs, "1201").replace("<Alert>", "<Alert a=\"&lol9;\">"), true),
+        (
+            "billion-laughs-in-attribute",
+            with_doctype(&laughs, "1201").replace("<Replace>", "<Replace a=\"&lol9;\">"),
+            true,
+        ),
         ("quadratic-blowup", with_doctype(&format!("<!ENTITY a \"{big}\">"), &"&a;".repeat(2000)), false),
         ("xxe-file", with_doctype("<!ENTITY xxe SYSTEM \"file:///etc/passwd\">", "&xxe;"), false),
         ("xxe-http", with_doctype("<!ENTITY xxe SYSTEM \"http://127.0.0.1:9/x\">", "&xxe;"), false),
-        ("xxe-public", with_doctype("<!ENTITY xxe PUBLIC \"-//X//Y\" \"file:///etc/shadow\">", "&xxe;"), false),
+        (
+            "xxe-public",
+            with_doctype("<!ENTITY xxe PUBLIC \"-//X//Y\" \"file:///etc/shadow\">", "&xxe;"),
+            false,
+        ),
         (
             "xxe-parameter",
             with_doctype("<!ENTITY % p SYSTEM \"http://127.0.0.1:9/evil.dtd\">\n%p;", "&exfil;"),
             false,
         ),
-        ("xxe-in-header", with_doctype("<!ENTITY xxe SYSTEM \"file:///etc/hostname\">", "1201").replace("<SessionID>1<", "<SessionID>&xxe;<"), false),
-        ("undefined-entity", xml_message("<Alert><CmdID>1</CmdID><Data>&nbsp;</Data></Alert>"), false),
-        ("undefined-entity-no-semicolon", xml_message("<Alert><CmdID>1</CmdID><Data>&amp</Data></Alert>"), false),
-        ("bare-ampersand", xml_message("<Alert><CmdID>1</CmdID><Data>a & b</Data></Alert>"), false),
-        ("charref-above-unicode", xml_message("<Alert><CmdID>1</CmdID><Data>&#x110000;</Data></Alert>"), false),
-        ("charref-surrogate", xml_message("<Alert><CmdID>1</CmdID><Data>&#xD800;</Data></Alert>"), false),
-        ("charref-huge", xml_message("<Alert><CmdID>1</CmdID><Data>&#99999999999999999999999;</Data></Alert>"), false),
-        ("charref-empty", xml_message("<Alert><CmdID>1</CmdID><Data>&#;</Data></Alert>"), false),
-        ("charref-plus", xml_message("<Alert><CmdID>1</CmdID><Data>&#+65;</Data></Alert>"), false),
-        ("charref-hex-empty", xml_message("<Alert><CmdID>1</CmdID><Data>&#x;</Data></Alert>"), false),
+        (
+            "xxe-in-header",
+            with_doctype("<!ENTITY xxe SYSTEM \"file:///etc/hostname\">", "1201")
+                .replace("<SessionID>1<", "<SessionID>&xxe;<"),
+            false,
+        ),
+        (
+            "undefined-entity",
+            xml_message(
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>&nbsp;</Data></Item></Replace>",
+            ),
+            false,
+        ),
+        (
+            "undefined-entity-no-semicolon",
+            xml_message(
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>&amp</Data></Item></Replace>",
+            ),
+            false,
+        ),
+        (
+            "bare-ampersand",
+            xml_message(
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>a & b</Data></Item></Replace>",
+            ),
+            false,
+        ),
+        (
+            "charref-above-unicode",
+            xml_message(
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>&#x110000;</Data></Item></Replace>",
+            ),
+            false,
+        ),
+        (
+            "charref-surrogate",
+            xml_message(
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>&#xD800;</Data></Item></Replace>",
+            ),
+            false,
+        ),
+        (
+            "charref-huge",
+            xml_message(
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>&#99999999999999999999999;</Data></Item></Replace>",
+            ),
+            false,
+        ),
+        (
+            "charref-empty",
+            xml_message(
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>&#;</Data></Item></Replace>",
+            ),
+            false,
+        ),
+        (
+            "charref-plus",
+            xml_message(
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>&#+65;</Data></Item></Replace>",
+            ),
+            false,
+        ),
+        (
+            "charref-hex-empty",
+            xml_message(
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>&#x;</Data></Item></Replace>",
+            ),
+            false,
+        ),
         // Declared, never referenced: the DOCTYPE is skipped unread.
         ("billion-laughs-unreferenced", with_doctype(&laughs, "1201"), true),
         (
@@ -569,11 +648,17 @@ fn entities(out: &mut Corpus) {
         (
             "xinclude",
             xml_message(
-                "<Alert><CmdID>1</CmdID><Data><xi:include xmlns:xi=\"http://www.w3.org/2001/XInclude\" href=\"file:///etc/passwd\" parse=\"text\"/>1201</Data></Alert>",
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data><xi:include xmlns:xi=\"http://www.w3.org/2001/XInclude\" href=\"file:///etc/passwd\" parse=\"text\"/>1201</Data></Item></Replace>",
             ),
             true,
         ),
-        ("predefined-and-charrefs", xml_message("<Alert><CmdID>1</CmdID><Data>&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#0;</Data></Alert>"), true),
+        (
+            "predefined-and-charrefs",
+            xml_message(
+                "<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#0;</Data></Item></Replace>",
+            ),
+            true,
+        ),
     ];
     for (name, text, decodes) in cases {
         out.file(format!("entities/{name}.xml"), text);
@@ -713,7 +798,10 @@ fn content_type(out: &mut Corpus, read: &dyn Fn(&str) -> Vec<u8>) {
         ("comma-list", Some("text/plain, application/vnd.syncml.dm+xml")),
     ];
     for (name, ct) in refused {
-        out.json(format!("content_type/refused-{name}.case.json"), json!({ "body": "pkg1.xml", "content_type": ct }));
+        out.json(
+            format!("content_type/refused-{name}.case.json"),
+            json!({ "body": "pkg1.xml", "content_type": ct }),
+        );
     }
     let accepted: &[(&str, &str, &str)] = &[
         ("dm-xml", "application/vnd.syncml.dm+xml", "pkg1.xml"),
@@ -761,8 +849,14 @@ fn huge(out: &mut Corpus) {
     let cases: Vec<(&str, Value)> = vec![
         ("zeros-50mb-xml", json!({ "content_type": xml, "generate": [{ "zeros": MB50 }] })),
         ("zeros-50mb-wbxml", json!({ "content_type": wbxml, "generate": [{ "zeros": MB50 }] })),
-        ("zeros-50mb-http10", json!({ "content_type": xml, "http_version": "HTTP/1.0", "generate": [{ "zeros": MB50 }] })),
-        ("zeros-50mb-chunked", json!({ "content_type": xml, "chunked": true, "generate": [{ "zeros": MB50 }] })),
+        (
+            "zeros-50mb-http10",
+            json!({ "content_type": xml, "http_version": "HTTP/1.0", "generate": [{ "zeros": MB50 }] }),
+        ),
+        (
+            "zeros-50mb-chunked",
+            json!({ "content_type": xml, "chunked": true, "generate": [{ "zeros": MB50 }] }),
+        ),
         (
             "zeros-50mb-expect-continue",
             json!({ "content_type": xml, "headers": { "Expect": "100-continue" }, "generate": [{ "zeros": MB50 }] }),
@@ -783,8 +877,14 @@ fn huge(out: &mut Corpus) {
             "message-50mb-data",
             json!({ "content_type": xml, "generate": [{ "text": head }, { "text": "<Alert><CmdID>1</CmdID><Data>" }, { "repeat": "A", "count": MB50 }, { "text": "</Data></Alert>" }, { "text": tail }] }),
         ),
-        ("one-over-max-msg-size", json!({ "content_type": xml, "generate": [{ "text": "<" }, { "zeros": MAX }] })),
-        ("one-mib", json!({ "content_type": wbxml, "generate": [{ "hex": "02a4016a00" }, { "zeros": 1024 * 1024 - 5 }] })),
+        (
+            "one-over-max-msg-size",
+            json!({ "content_type": xml, "generate": [{ "text": "<" }, { "zeros": MAX }] }),
+        ),
+        (
+            "one-mib",
+            json!({ "content_type": wbxml, "generate": [{ "hex": "02a4016a00" }, { "zeros": 1024 * 1024 - 5 }] }),
+        ),
         (
             "exactly-max-msg-size-zeros",
             json!({ "content_type": xml, "generate": [{ "zeros": MAX }], "expect": { "http": 400 } }),

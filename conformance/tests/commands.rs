@@ -11,7 +11,11 @@ use serde_json::{Value, json};
 use subject::*;
 
 /// Queue `cmds`, run one session, return the commands as the server recorded them.
-async fn run(s: &Subject, d: &mut Device, cmds: Vec<Value>) -> (Vec<Value>, omadm_conformance::devsim::SessionReport) {
+async fn run(
+    s: &Subject,
+    d: &mut Device,
+    cmds: Vec<Value>,
+) -> (Vec<Value>, omadm_conformance::devsim::SessionReport) {
     let mut ids = Vec::new();
     for c in cmds {
         ids.push(s.enqueue(&d.config.device_id, c).await);
@@ -78,7 +82,8 @@ async fn get_list_struct() {
     let mut d = s.device("getstruct", AuthKind::Basic).await;
     let (c, _) = run(&s, &mut d, vec![json!({"op": "Get", "target": "./DevInfo?list=Struct"})]).await;
     assert_eq!(state_status(&c[0]), done(200));
-    let sources: Vec<&str> = c[0]["results"].as_array().unwrap().iter().map(|i| i["source"].as_str().unwrap()).collect();
+    let sources: Vec<&str> =
+        c[0]["results"].as_array().unwrap().iter().map(|i| i["source"].as_str().unwrap()).collect();
     assert_eq!(
         sources,
         ["./DevInfo", "./DevInfo/DevId", "./DevInfo/Man", "./DevInfo/Mod", "./DevInfo/DmV", "./DevInfo/Lang"]
@@ -364,7 +369,8 @@ async fn ui_confirmation_rejected_cancelled_or_timed_out() {
     let s = Subject::start().await;
     for (answer, code) in [(UiAnswer::Reject, 304), (UiAnswer::Cancel, 214), (UiAnswer::Timeout, 408)] {
         let mut d = s.device_with("uino", |c| c.user.answer = answer, |_| {}).await;
-        let (c, _) = run(&s, &mut d, vec![json!({"op": "Alert", "alert_code": 1101, "texts": ["", "Reboot?"]})]).await;
+        let (c, _) =
+            run(&s, &mut d, vec![json!({"op": "Alert", "alert_code": 1101, "texts": ["", "Reboot?"]})]).await;
         assert_eq!(c[0]["status"], code, "{answer:?}: {}", c[0]);
         if code != 214 {
             assert_eq!(c[0]["state"], "failed");
@@ -378,7 +384,12 @@ async fn ui_confirmation_rejected_cancelled_or_timed_out() {
 async fn ui_display() {
     let s = Subject::start().await;
     let mut d = s.device("uidisplay", AuthKind::Md5).await;
-    let (c, _) = run(&s, &mut d, vec![json!({"op": "Alert", "alert_code": 1100, "texts": ["MINDT=5", "Updating tonight"]})]).await;
+    let (c, _) = run(
+        &s,
+        &mut d,
+        vec![json!({"op": "Alert", "alert_code": 1100, "texts": ["MINDT=5", "Updating tonight"]})],
+    )
+    .await;
     assert_eq!(state_status(&c[0]), done(200));
     s.stop().await;
 }
@@ -408,14 +419,17 @@ async fn ui_choices_are_stored() {
     let mut d = s.device_with("uichoice", |c| c.user.choices = Some(vec![1, 3]), |_| {}).await;
     let mut dflt = s.device("uidefault", AuthKind::Md5).await;
     let single = json!({"op": "Alert", "alert_code": 1103, "texts": ["DR=2", "Network?", "2G", "3G", "4G"]});
-    let multi = json!({"op": "Alert", "alert_code": 1104, "texts": ["DR=2-3", "Apps?", "Mail", "Maps", "Music"]});
+    let multi =
+        json!({"op": "Alert", "alert_code": 1104, "texts": ["DR=2-3", "Apps?", "Mail", "Maps", "Music"]});
     let (c, _) = run(&s, &mut d, vec![single.clone(), multi.clone()]).await;
     assert_eq!(c[0]["results"][0]["data"], "1");
-    let picks: Vec<&str> = c[1]["results"].as_array().unwrap().iter().map(|i| i["data"].as_str().unwrap()).collect();
+    let picks: Vec<&str> =
+        c[1]["results"].as_array().unwrap().iter().map(|i| i["data"].as_str().unwrap()).collect();
     assert_eq!(picks, ["1", "3"]);
     let (c, _) = run(&s, &mut dflt, vec![single, multi]).await;
     assert_eq!(c[0]["results"][0]["data"], "2");
-    let picks: Vec<&str> = c[1]["results"].as_array().unwrap().iter().map(|i| i["data"].as_str().unwrap()).collect();
+    let picks: Vec<&str> =
+        c[1]["results"].as_array().unwrap().iter().map(|i| i["data"].as_str().unwrap()).collect();
     assert_eq!(picks, ["2", "3"]);
     s.stop().await;
 }

@@ -43,7 +43,12 @@ async fn dm112_xml_session() {
 async fn dm112_wbxml_session() {
     let s = Subject::start().await;
     let mut d = s.device_with("dm11w", dm112(Encoding::Wbxml), |_| {}).await;
-    let id = s.enqueue(&d.config.device_id, json!({"op": "Replace", "target": "./Vendor/Settings/Greeting", "data": "hi"})).await;
+    let id = s
+        .enqueue(
+            &d.config.device_id,
+            json!({"op": "Replace", "target": "./Vendor/Settings/Greeting", "data": "hi"}),
+        )
+        .await;
     let r = d.run_session().await;
     completed(&r);
     let answer = r.messages.iter().find(|m| m.direction == Direction::Received).unwrap();
@@ -114,9 +119,12 @@ async fn dm112_multi_message_and_large_objects() {
     let big: String = "0123456789".repeat(1500);
     d.tree.set_value("./Vendor/Log", big.clone());
     let get = s.enqueue(&d.config.device_id, json!({"op": "Get", "target": "./Vendor/Log"})).await;
-    let add = s.enqueue(&d.config.device_id, json!({"op": "Add", "target": "./Vendor/Big", "data": big.clone()})).await;
+    let add = s
+        .enqueue(&d.config.device_id, json!({"op": "Add", "target": "./Vendor/Big", "data": big.clone()}))
+        .await;
     for i in 0..10 {
-        s.enqueue(&d.config.device_id, json!({"op": "Add", "target": format!("./Vendor/N{i}"), "data": "v"})).await;
+        s.enqueue(&d.config.device_id, json!({"op": "Add", "target": format!("./Vendor/N{i}"), "data": "v"}))
+            .await;
     }
     let r = d.run_session().await;
     completed(&r);
@@ -124,5 +132,24 @@ async fn dm112_multi_message_and_large_objects() {
     assert_eq!(s.command(&d.config.device_id, add).await["status"], 200);
     assert_eq!(d.tree.text("./Vendor/Big").as_deref(), Some(big.as_str()));
     assert!(d.tree.node("./Vendor/N9").is_some());
+    s.stop().await;
+}
+
+/// FACTS.md L.5 (Correlator exists only in the SyncML 1.2 DTD), C.1: an Exec sent to a
+/// DM 1.1.2 device carries no Correlator, which a 1.1 parser would not know; the device runs
+/// it and the server records the result.
+#[tokio::test]
+async fn dm112_exec_has_no_correlator() {
+    let s = Subject::start().await;
+    let mut d = s.device_with("dm11exec", dm112(Encoding::Wbxml), |_| {}).await;
+    let id = s.enqueue(&d.config.device_id, json!({"op": "Exec", "target": "./FwUpdate/x1/Download"})).await;
+    let r = d.run_session().await;
+    completed(&r);
+    let exec = r.server_commands().into_iter().find_map(|c| match c {
+        omadm_protocol::Command::Exec(e) => Some(e.clone()),
+        _ => None,
+    });
+    check(exec.as_ref().is_some_and(|e| e.correlator.is_none()), "no Correlator in DM 1.1.2", &r);
+    assert_eq!(s.command(&d.config.device_id, id).await["status"], 200);
     s.stop().await;
 }

@@ -43,12 +43,13 @@ const A_PASS: &str = "passA";
 const B: &str = "IMEI:356938035643809";
 const B_USER: &str = "userB";
 const B_PASS: &str = "passB";
-/// Devices whose state the snapshot covers: the two registered ones and the unknown senders
-/// of the captured vectors (nothing may ever be stored for those).
-const SNAPSHOT_DEVICES: [&str; 5] =
-    [A, B, generate::UNKNOWN_DEVICE, "DMCtest", "http://dm.example.com/dm"];
+/// The registered devices, whose sessions, commands and inventory the snapshot holds (nothing
+/// can be stored for another: every table refers to a device, and the snapshot lists devices).
+const SNAPSHOT_DEVICES: [&str; 2] = [A, B];
 
 const HMAC_HEADER: &str = "x-syncml-hmac";
+/// Sessions per device in a snapshot (newest first).
+const SNAPSHOT_SESSIONS: u32 = 10;
 
 // ---------------------------------------------------------------------------------------------
 // The rules, one test per kind.
@@ -142,7 +143,8 @@ fn corpus_matches_its_generator() {
     }
     let missing: Vec<_> = expected.keys().filter(|k| !on_disk.contains_key(*k)).collect();
     let extra: Vec<_> = on_disk.keys().filter(|k| !expected.contains_key(*k)).collect();
-    let differ: Vec<_> = expected.iter().filter(|(k, v)| on_disk.get(*k).is_some_and(|d| d != *v)).map(|(k, _)| k).collect();
+    let differ: Vec<_> =
+        expected.iter().filter(|(k, v)| on_disk.get(*k).is_some_and(|d| d != *v)).map(|(k, _)| k).collect();
     assert!(
         missing.is_empty() && extra.is_empty() && differ.is_empty(),
         "conformance/hostile/ differs from generate.rs (rewrite it with `cargo test -p \
@@ -240,9 +242,13 @@ struct CaseSpec {
     /// Send the body with chunked transfer coding.
     #[serde(default)]
     chunked: bool,
-    /// The whole request head, sent verbatim (`{{GENERATED}}` is replaced by `generate`).
+    /// The whole request, sent verbatim: `{{HOST}}` is our address, `{{LENGTH}}` the length of
+    /// the body (file or `generate`), which goes at `{{GENERATED}}` or else after the head.
     #[serde(default)]
     raw: Option<String>,
+    /// Shut the connection's write side once the request is sent.
+    #[serde(default)]
+    half_close: bool,
     #[serde(default)]
     setup: Vec<String>,
     /// A request sent before the case (its expectation defaults to HTTP 200).
@@ -564,7 +570,8 @@ impl Harness {
     /// Open a session of `dev` with one Get in flight: package 1 answered by package 2.
     async fn open_session(&mut self, dev: &'static str) -> Result<(), String> {
         self.clear_queue(dev).await;
-        let get = CommandSpec { op: Some(Op::Get), target: Some("./DevDetail/SwV".into()), ..Default::default() };
+        let get =
+            CommandSpec { op: Some(Op::Get), target: Some("./DevDetail/SwV".into()), ..Default::default() };
         self.store.enqueue_command(dev, &get, now_millis()).await.unwrap();
         let sid = self.new_session_id();
         let nonce = self.nonce(dev).await;
@@ -652,15 +659,19 @@ impl Harness {
             "a_session" => self.open_session(A).await,
             "b_session" => self.open_session(B).await,
             "a_ended" => self.end_session(A).await,
-            "a_clear_queue" => {
-                self.clear_queue(A).await;
+            "a_clear_queue" | "b_clear_queue" => {
+                self.clear_queue(if step == "a_clear_queue" { A } else { B }).await;
                 Ok(())
             }
             // One Get queued: a package 1 that is accepted leaves a session open.
             "a_queue_get" | "b_queue_get" => {
                 let dev = if step == "a_queue_get" { A } else { B };
                 self.clear_queue(dev).await;
-                let get = CommandSpec { op: Some(Op::Get), target: Some("./DevDetail/SwV".into()), ..Default::default() };
+                let get = CommandSpec {
+                    op: Some(Op::Get),
+                    target: Some("./DevDetail/SwV".into()),
+                    ..Default::default()
+                };
                 self.store.enqueue_command(dev, &get, now_millis()).await.unwrap();
                 Ok(())
             }
@@ -678,7 +689,8 @@ impl Harness {
 
     /// The value of a `{{NAME}}` placeholder.
     async fn placeholder(&mut self, name: &str) -> Result<String, String> {
-        let live = |d: &str| self.live.get(d).cloned().ok_or(format!("{{{{{name}}}}} needs a session of {d}"));
+        let live =
+            |d: &str| self.live.get(d).cloned().ok_or(format!("{{{{{name}}}}} needs a session of {d}"));
         Ok(match name {
             "SERVER" => self.server_uri(),
             "A" => A.into(),
@@ -739,7 +751,11 @@ impl Harness {
     }
 
     /// The bytes of a case's request: head and body.
-    async fn request(&mut self, kind: &str, spec: &CaseSpec) -> Result<(Vec<u8>, Vec<u8>, Vec<(String, String)>), String> {
+    async fn request(
+        &mut self,
+        kind: &str,
+        spec: &CaseSpec,
+    ) -> Result<(Vec<u8>, Vec<u8>, Vec<(String, String)>), String> {
         let dir = Path::new(HOSTILE).join(kind);
         let mut body = match (&spec.body, &spec.generate) {
             (Some(f), None) => std::fs::read(dir.join(f)).map_err(|e| format!("{f}: {e}"))?,
@@ -751,7 +767,8 @@ impl Harness {
             let text = String::from_utf8(body).map_err(|_| "a template must be UTF-8")?;
             body = self.fill(&text).await?.into_bytes();
         }
-        let by_ext = spec.body.as_deref().map(|f| if f.ends_with(".wbxml") { Encoding::Wbxml } else { Encoding::Xml });
+        let by_ext =
+            spec.body.as_deref().map(|f| if f.ends_with(".wbxml") { Encoding::Wbxml } else { Encoding::Xml });
         match spec.encode.as_deref() {
             None => {}
             Some("wbxml") => {
@@ -763,7 +780,9 @@ impl Harness {
         }
         let content_type = match &spec.content_type {
             Some(ct) => ct.clone(),
-            None if spec.encode.as_deref() == Some("wbxml") => Some(Encoding::Wbxml.content_type().to_owned()),
+            None if spec.encode.as_deref() == Some("wbxml") => {
+                Some(Encoding::Wbxml.content_type().to_owned())
+            }
             None => by_ext.map(|e| e.content_type().to_owned()),
         };
         let mut headers = Vec::new();
@@ -771,7 +790,9 @@ impl Harness {
             headers.push((n.clone(), self.fill_header(v, &body).await?));
         }
         if let Some(raw) = &spec.raw {
-            let raw = raw.replace("{{HOST}}", &self.addr.to_string());
+            let raw = raw
+                .replace("{{HOST}}", &self.addr.to_string())
+                .replace("{{LENGTH}}", &body.len().to_string());
             let raw = match raw.split_once("{{GENERATED}}") {
                 Some((a, b)) => [a.as_bytes(), &body, b.as_bytes()].concat(),
                 None => [raw.as_bytes(), &body].concat(),
@@ -789,7 +810,11 @@ impl Harness {
             }
             Some(literal) => path = format!("{path}?s={}", percent_encode(literal)),
         }
-        let mut head = format!("{} {path} {version}\r\nHost: {}\r\n", spec.method.as_deref().unwrap_or("POST"), self.addr);
+        let mut head = format!(
+            "{} {path} {version}\r\nHost: {}\r\n",
+            spec.method.as_deref().unwrap_or("POST"),
+            self.addr
+        );
         if spec.chunked {
             head.push_str("Transfer-Encoding: chunked\r\n");
         } else {
@@ -842,9 +867,16 @@ impl Harness {
         let mut commands = serde_json::Map::new();
         let mut inventory = serde_json::Map::new();
         for d in SNAPSHOT_DEVICES {
-            sessions.insert(d.into(), serde_json::to_value(s.list_sessions(d, 1000).await.unwrap()).unwrap());
-            commands.insert(d.into(), serde_json::to_value(s.list_commands(d, None, 1000).await.unwrap()).unwrap());
-            inventory.insert(d.into(), serde_json::to_value(s.list_inventory(d).await.unwrap()).unwrap());
+            // The newest sessions: a case only touches those of its own setup (every case
+            // adds one more, the package 1 that checks the server is still up).
+            let (recent, cmds, inv) = tokio::join!(
+                s.list_sessions(d, SNAPSHOT_SESSIONS),
+                s.list_commands(d, None, 1000),
+                s.list_inventory(d)
+            );
+            sessions.insert(d.into(), serde_json::to_value(recent.unwrap()).unwrap());
+            commands.insert(d.into(), serde_json::to_value(cmds.unwrap()).unwrap());
+            inventory.insert(d.into(), serde_json::to_value(inv.unwrap()).unwrap());
         }
         let open: Vec<Value> = sessions
             .values()
@@ -852,14 +884,19 @@ impl Harness {
             .filter(|r| r["outcome"] == serde_json::to_value(SessionOutcome::Active).unwrap())
             .cloned()
             .collect();
+        let (devices, alerts, audit) = tokio::join!(
+            s.list_devices(None, 1000),
+            s.list_generic_alerts(None, 1000),
+            s.list_audit(None, 1000)
+        );
         BTreeMap::from([
-            ("devices", serde_json::to_value(s.list_devices(None, 1000).await.unwrap()).unwrap()),
+            ("devices", serde_json::to_value(devices.unwrap()).unwrap()),
             ("sessions", Value::Object(sessions)),
             ("open_sessions", Value::Array(open)),
             ("commands", Value::Object(commands)),
             ("inventory", Value::Object(inventory)),
-            ("alerts", serde_json::to_value(s.list_generic_alerts(None, 1000).await.unwrap()).unwrap()),
-            ("audit", serde_json::to_value(s.list_audit(None, 1000).await.unwrap()).unwrap()),
+            ("alerts", serde_json::to_value(alerts.unwrap()).unwrap()),
+            ("audit", serde_json::to_value(audit.unwrap()).unwrap()),
         ])
     }
 
@@ -873,7 +910,10 @@ impl Harness {
         let answer = self.post("/dm", &body, &headers).await;
         let code = answer.message().ok().and_then(|(m, _)| hdr_status(&m).map(|s| s.data.code()));
         if answer.status != Some(200) || code != Some(212) {
-            return Err(format!("a good package 1 afterwards got HTTP {:?}, SyncHdr {code:?}", answer.status));
+            return Err(format!(
+                "a good package 1 afterwards got HTTP {:?}, SyncHdr {code:?}",
+                answer.status
+            ));
         }
         Ok(())
     }
@@ -887,7 +927,7 @@ impl Harness {
         }
         if let Some(first) = &spec.first {
             let (head, body, headers) = self.request(kind, first).await.map_err(|e| format!("first: {e}"))?;
-            let answer = exchange(self.addr, head, body, first.raw.is_some()).await;
+            let answer = exchange(self.addr, head, body, first.half_close).await;
             let want = first.expect.clone().unwrap_or(Expect {
                 http: Some(Codes::One(200)),
                 hdr_status: None,
@@ -897,19 +937,20 @@ impl Harness {
             });
             check_answer(&want, &answer, None).map_err(|e| format!("first request: {e}"))?;
             self.advance(first.token.as_deref(), &answer);
-            self.first_hmac = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(HMAC_HEADER)).map(|(_, v)| v.clone());
+            self.first_hmac =
+                headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(HMAC_HEADER)).map(|(_, v)| v.clone());
             self.first_answer = Some(answer.body);
         }
         let (head, body, _) = self.request(kind, spec).await?;
         if spec.send_twice {
-            let answer = exchange(self.addr, head.clone(), body.clone(), spec.raw.is_some()).await;
+            let answer = exchange(self.addr, head.clone(), body.clone(), spec.half_close).await;
             if answer.status != Some(200) {
                 return Err(format!("first of two sends: HTTP {:?}", answer.status));
             }
             self.first_answer = Some(answer.body);
         }
         let before = self.snapshot().await;
-        let answer = exchange(self.addr, head, body, spec.raw.is_some()).await;
+        let answer = exchange(self.addr, head, body, spec.half_close).await;
         let after = self.snapshot().await;
         let expect = spec.expect.as_ref().ok_or("no expectation")?;
         check_answer(expect, &answer, self.first_answer.as_deref())?;
@@ -1023,7 +1064,9 @@ fn build(parts: &[Part]) -> Result<Vec<u8>, String> {
             Part { repeat: Some(r), count: Some(n), .. } => out.extend(r.as_bytes().repeat(*n)),
             Part { repeat_hex: Some(r), count: Some(n), .. } => out.extend(unhex(r)?.repeat(*n)),
             Part { zeros: Some(n), .. } => out.resize(out.len() + n, 0),
-            other => return Err(format!("a generate part needs text, hex, repeat(+count) or zeros: {other:?}")),
+            other => {
+                return Err(format!("a generate part needs text, hex, repeat(+count) or zeros: {other:?}"));
+            }
         }
     }
     Ok(out)
@@ -1051,10 +1094,11 @@ async fn exchange(addr: std::net::SocketAddr, head: Vec<u8>, body: Vec<u8>, half
     let mut raw = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        match tokio::time::timeout(Duration::from_secs(30), r.read(&mut buf)).await {
+        match tokio::time::timeout(Duration::from_secs(20), r.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
-            Err(_) => panic!("no answer within 30 s"),
+            // Silence: whatever came is the answer (none, if nothing did).
+            Err(_) => break,
         }
     }
     writer.abort();

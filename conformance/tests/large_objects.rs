@@ -46,7 +46,8 @@ async fn large_object_to_device_in_chunks() {
             )
             .await;
         let big = value(20_000);
-        let id = s.enqueue(&d.config.device_id, json!({"op": "Add", "target": "./Vendor/Big", "data": big})).await;
+        let id =
+            s.enqueue(&d.config.device_id, json!({"op": "Add", "target": "./Vendor/Big", "data": big})).await;
         let r = d.run_session().await;
         completed(&r);
         let chunks = chunks_to(&r, "./Vendor/Big");
@@ -54,13 +55,21 @@ async fn large_object_to_device_in_chunks() {
         let (last, rest) = chunks.split_last().unwrap();
         check(rest.iter().all(|i| i.more_data) && !last.more_data, "MoreData on all but the last", &r);
         let sizes: Vec<Option<u64>> = chunks.iter().map(|i| i.meta.as_ref().and_then(|m| m.size)).collect();
-        check(sizes[0] == Some(20_000) && sizes[1..].iter().all(Option::is_none), "Size on the first only", &r);
+        check(
+            sizes[0] == Some(20_000) && sizes[1..].iter().all(Option::is_none),
+            "Size on the first only",
+            &r,
+        );
         for m in r.messages.iter().filter(|m| m.direction == Direction::Received) {
             check(m.size <= 4000, "within the device's MaxMsgSize", &r);
         }
         let finals: Vec<bool> = r.received().iter().map(|m| m.body.is_final).collect();
         check(finals[..chunks.len() - 1].iter().all(|f| !f), "no Final while chunks remain", &r);
-        check(r.device_codes("Add", "./Vendor/Big").iter().filter(|c| **c == 213).count() == chunks.len() - 1, "213 per chunk", &r);
+        check(
+            r.device_codes("Add", "./Vendor/Big").iter().filter(|c| **c == 213).count() == chunks.len() - 1,
+            "213 per chunk",
+            &r,
+        );
         assert_eq!(d.tree.text("./Vendor/Big").as_deref(), Some(big.as_str()), "{encoding:?}");
         let c = s.command(&d.config.device_id, id).await;
         assert_eq!((c["state"].clone(), c["status"].clone()), (json!("done"), json!(200)), "{encoding:?}");
@@ -204,7 +213,10 @@ async fn server_max_msg_size_is_announced_and_honoured() {
     for m in r.messages.iter().filter(|m| m.direction == Direction::Sent) {
         check(m.size <= 4096, "the device kept within the server's MaxMsgSize", &r);
     }
-    assert_eq!(s.command(&d.config.device_id, id).await["results"][0]["data"].as_str().map(str::len), Some(20_000));
+    assert_eq!(
+        s.command(&d.config.device_id, id).await["results"][0]["data"].as_str().map(str::len),
+        Some(20_000)
+    );
     s.stop().await;
 }
 

@@ -109,7 +109,8 @@ async fn sessions_complete_with_zero_errors_and_the_baseline_replays_them() {
     drop(held);
 
     // The fleet's state survives a round trip through the state file.
-    let path = std::env::temp_dir().join(format!("omadm-loadgen-state-{}", omadm_server::app::random_token()));
+    let path =
+        std::env::temp_dir().join(format!("omadm-loadgen-state-{}", omadm_server::app::random_token()));
     fleet.save(&path).unwrap();
     let again = Fleet::load(&path).unwrap();
     std::fs::remove_file(&path).unwrap();

@@ -40,7 +40,8 @@ async fn server_package_spans_messages() {
         let r = d.run_session().await;
         completed(&r);
         let received = r.received();
-        let with_commands = received.iter().filter(|m| m.body.commands.iter().any(|c| matches!(c, Command::Add(_)))).count();
+        let with_commands =
+            received.iter().filter(|m| m.body.commands.iter().any(|c| matches!(c, Command::Add(_)))).count();
         check(with_commands >= 3, "the package spans several messages", &r);
         for m in r.messages.iter().filter(|m| m.direction == Direction::Received) {
             check(m.size <= 2000, "every message within the device's MaxMsgSize", &r);
@@ -59,7 +60,11 @@ async fn server_package_spans_messages() {
             &r,
         );
         let done = s
-            .api("GET", &format!("/api/v1/devices/{}/commands?state=done", encode_segment(&d.config.device_id)), None)
+            .api(
+                "GET",
+                &format!("/api/v1/devices/{}/commands?state=done", encode_segment(&d.config.device_id)),
+                None,
+            )
             .await
             .1;
         assert_eq!(done["commands"].as_array().unwrap().len(), 30, "{encoding:?}");
@@ -79,7 +84,9 @@ async fn device_package_spans_messages() {
     let s = Subject::start().await;
     let mut d = s.device_with("mm-device", |c| c.send_limit = Some(2500), |_| {}).await;
     let mut ids = Vec::new();
-    for t in ["./Vendor/Log", "./DevDetail/SwV", "./Vendor/Log", "./DevDetail/OEM", "./Vendor/Log", "./Vendor/Log"] {
+    for t in
+        ["./Vendor/Log", "./DevDetail/SwV", "./Vendor/Log", "./DevDetail/OEM", "./Vendor/Log", "./Vendor/Log"]
+    {
         ids.push(s.enqueue(&d.config.device_id, json!({"op": "Get", "target": t})).await);
     }
     let r = d.run_session().await;
@@ -116,8 +123,11 @@ async fn statuses_name_the_message_they_answer() {
     let s = Subject::start().await;
     let mut d = s.device_with("mm-msgref", |c| c.max_msg_size = Some(1800), |_| {}).await;
     for i in 0..12 {
-        s.enqueue(&d.config.device_id, json!({"op": "Replace", "target": "./Vendor/Settings/Greeting", "data": format!("v{i}")}))
-            .await;
+        s.enqueue(
+            &d.config.device_id,
+            json!({"op": "Replace", "target": "./Vendor/Settings/Greeting", "data": format!("v{i}")}),
+        )
+        .await;
     }
     let r = d.run_session().await;
     completed(&r);
@@ -130,5 +140,30 @@ async fn statuses_name_the_message_they_answer() {
         }
     }
     assert_eq!(d.tree.text("./Vendor/Settings/Greeting").as_deref(), Some("v11"), "in order");
+    s.stop().await;
+}
+
+/// FACTS.md C.5 (MaxMsgSize: the largest message the receiver accepts): a command that cannot
+/// fit any message within the device's MaxMsgSize (and cannot be chunked) is not sent; it
+/// fails with 413, and the commands after it still reach the device.
+#[tokio::test]
+async fn command_too_large_for_the_device_is_not_sent() {
+    let s = Subject::start().await;
+    let mut d = s.device_with("mm-toolarge", |c| c.max_msg_size = Some(1500), |_| {}).await;
+    let big = s
+        .enqueue(
+            &d.config.device_id,
+            json!({"op": "Alert", "alert_code": 1100, "texts": ["", "x".repeat(3000)]}),
+        )
+        .await;
+    let small = s.enqueue(&d.config.device_id, json!({"op": "Get", "target": "./DevDetail/SwV"})).await;
+    let r = d.run_session().await;
+    completed(&r);
+    for m in r.messages.iter().filter(|m| m.direction == Direction::Received) {
+        check(m.size <= 1500, "every message within the device's MaxMsgSize", &r);
+    }
+    let c = s.command(&d.config.device_id, big).await;
+    assert_eq!((c["state"].clone(), c["status"].clone()), (json!("failed"), json!(413)), "{c}");
+    assert_eq!(s.command(&d.config.device_id, small).await["state"], "done");
     s.stop().await;
 }

@@ -37,7 +37,10 @@ async fn basic_credentials_accepted_with_212() {
     completed(&r);
     assert_eq!(r.server_hdr_codes()[0], 212);
     let sent = r.sent();
-    assert_eq!(sent[0].hdr.cred.as_ref().unwrap().meta.as_ref().unwrap().type_.as_deref(), Some("syncml:auth-basic"));
+    assert_eq!(
+        sent[0].hdr.cred.as_ref().unwrap().meta.as_ref().unwrap().type_.as_deref(),
+        Some("syncml:auth-basic")
+    );
     assert!(sent[1].hdr.cred.is_none(), "no credentials after 212");
     assert_eq!(s.command(&d.config.device_id, id).await["state"], "done");
     s.stop().await;
@@ -87,7 +90,10 @@ async fn missing_credentials_get_407_then_retry_succeeds() {
     assert_eq!(chal.meta.type_.as_deref(), Some("syncml:auth-md5"));
     assert_eq!(chal.meta.format, Some(Format::B64));
     assert!(chal.meta.next_nonce.is_some());
-    assert!(first.body.commands.iter().all(|c| matches!(c, Command::Status(_))), "nothing before authentication");
+    assert!(
+        first.body.commands.iter().all(|c| matches!(c, Command::Status(_))),
+        "nothing before authentication"
+    );
     assert_eq!(s.command(&d.config.device_id, id).await["status"], 200);
     s.stop().await;
 }
@@ -105,7 +111,8 @@ async fn wrong_password_is_401_and_the_session_ends() {
     check(r.outcome == Outcome::AuthFailed { code: 401 }, "authentication failed", &r);
     assert_eq!(r.server_hdr_codes(), [401, 401, 401]);
     let received = r.received();
-    let nonces: Vec<_> = received.iter().map(|m| hdr_status(m).chal.as_ref().unwrap().meta.next_nonce.clone()).collect();
+    let nonces: Vec<_> =
+        received.iter().map(|m| hdr_status(m).chal.as_ref().unwrap().meta.next_nonce.clone()).collect();
     assert!(nonces.iter().all(Option::is_some), "a challenge with a nonce each time");
     assert!(nonces[0] != nonces[1] && nonces[1] != nonces[2], "a fresh nonce each time");
     assert!(received[..2].iter().all(|m| m.hdr.resp_uri.is_some()));
@@ -144,8 +151,11 @@ async fn hmac_on_every_message() {
     assert!(sent.iter().all(|m| m.hmac.is_some()), "x-syncml-hmac on every message");
     assert!(r.sent().iter().all(|m| m.hdr.cred.is_none()), "HMAC never travels in Cred");
     assert!(r.server_hdr_codes().iter().all(|c| *c == 200), "{:?}", r.server_hdr_codes());
-    let nonces: Vec<String> =
-        r.received().iter().map(|m| hdr_status(m).chal.as_ref().unwrap().meta.next_nonce.clone().unwrap()).collect();
+    let nonces: Vec<String> = r
+        .received()
+        .iter()
+        .map(|m| hdr_status(m).chal.as_ref().unwrap().meta.next_nonce.clone().unwrap())
+        .collect();
     let mut unique = nonces.clone();
     unique.sort();
     unique.dedup();
@@ -206,7 +216,10 @@ async fn server_authenticates_itself_with_md5() {
     assert_eq!(cred.meta.as_ref().unwrap().type_.as_deref(), Some("syncml:auth-md5"));
     let ours = hdr_status(r.sent()[1]);
     assert_eq!(ours.data, StatusCode::AuthenticationAccepted);
-    assert!(ours.chal.as_ref().and_then(|c| c.meta.next_nonce.as_ref()).is_some(), "next nonce for the server");
+    assert!(
+        ours.chal.as_ref().and_then(|c| c.meta.next_nonce.as_ref()).is_some(),
+        "next nonce for the server"
+    );
     assert!(received[1..].iter().all(|m| m.hdr.cred.is_none()), "no Cred after 212");
     let r2 = d.run_session().await;
     completed(&r2);
@@ -218,6 +231,7 @@ async fn server_authenticates_itself_with_md5() {
 /// credentials (its stored nonce differs) answers 401 with a new nonce; the server retries
 /// with it and is accepted, and the queued command is still executed in that session.
 #[tokio::test]
+
 async fn server_credentials_retried_with_the_devices_new_nonce() {
     let s = Subject::start().await;
     let mut d = s
@@ -251,17 +265,16 @@ async fn server_refused_by_the_device_changes_nothing() {
         )
         .await;
     let id = s
-        .enqueue(&d.config.device_id, json!({"op": "Replace", "target": "./Vendor/Settings/Greeting", "data": "pwned"}))
+        .enqueue(
+            &d.config.device_id,
+            json!({"op": "Replace", "target": "./Vendor/Settings/Greeting", "data": "pwned"}),
+        )
         .await;
     let r = d.run_session().await;
     check(!r.server_authenticated, "never accepted", &r);
     assert_eq!(d.tree.text("./Vendor/Settings/Greeting").as_deref(), Some("hello"), "nothing executed");
     check(r.device_statuses.iter().all(|st| st.code == 401), "every command refused with 401", &r);
-    check(
-        matches!(r.outcome, Outcome::ServerAborted | Outcome::Completed),
-        "the server gives up",
-        &r,
-    );
+    check(matches!(r.outcome, Outcome::ServerAborted | Outcome::Completed), "the server gives up", &r);
     assert_ne!(s.command(&d.config.device_id, id).await["state"], "done");
     s.stop().await;
 }
@@ -271,6 +284,7 @@ async fn server_refused_by_the_device_changes_nothing() {
 /// an `x-syncml-hmac` over its body with the SRVCRED secret and the nonce the device issued
 /// last, and it verifies.
 #[tokio::test]
+
 async fn server_signs_its_answers_to_an_hmac_device() {
     let s = Subject::start().await;
     let mut d = s
@@ -299,7 +313,8 @@ async fn server_signs_its_answers_to_an_hmac_device() {
 #[tokio::test]
 async fn credentials_of_another_type_are_refused() {
     let s = Subject::start().await;
-    let mut d = s.device_with("othertype", |c| c.client.kind = AuthKind::Basic, |r| r.kind = AuthKind::Md5).await;
+    let mut d =
+        s.device_with("othertype", |c| c.client.kind = AuthKind::Basic, |r| r.kind = AuthKind::Md5).await;
     let r = d.run_session().await;
     // Refused, then (following the Chal's type) accepted with MD5.
     assert_eq!(r.server_hdr_codes()[0], 401, "{r}");
@@ -325,4 +340,3 @@ async fn latest_challenge_nonce_is_used_next_session() {
     assert_eq!(r.server_hdr_codes()[0], 212, "accepted at the first message");
     s.stop().await;
 }
-

@@ -325,4 +325,3 @@ async fn same_session_id_in_every_session() {
     assert_eq!(s.sessions(&d.config.device_id).await.len(), 2);
     s.stop().await;
 }
-

@@ -164,7 +164,11 @@ async fn acl_change_needs_replace_right() {
         ],
     )
     .await;
-    assert_eq!(c.iter().map(status).collect::<Vec<_>>(), [425, 200], "Vendor grants Replace on Secure's parent");
+    assert_eq!(
+        c.iter().map(status).collect::<Vec<_>>(),
+        [425, 200],
+        "Vendor grants Replace on Secure's parent"
+    );
     s.stop().await;
 }
 

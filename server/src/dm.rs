@@ -156,6 +156,12 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         }
     };
     let queued = tx.next_queued(&device.device_id, QUEUE_BATCH).await?;
+    // The mirror, for the ACL checks of what is queued and the Copy of what awaits a Status.
+    let tree = if !queued.is_empty() || state.sent.iter().any(|s| !s.answered) {
+        tx.list_tree(&device.device_id).await?
+    } else {
+        Vec::new()
+    };
     let resp_uri = format!("{server_uri}?s={}", record.token);
     let input = Input {
         msg: &msg,
@@ -165,6 +171,7 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         resp_uri: &resp_uri,
         server_uri: &server_uri,
         now,
+        tree: &tree,
     };
     let out = session::handle(&app.config.engine, &mut state, &device, &queued, &input, &mut random16);
 
@@ -175,6 +182,11 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         }
         session::Response::Message(m) => encode(&m, encoding),
     };
+    // The nonce the device handed us in this very message signs our answer.
+    let server_nonce = out.effects.iter().rev().find_map(|e| match e {
+        Effect::ServerNonce(n) => Some(n.clone()),
+        _ => None,
+    });
     if out.store {
         for effect in out.effects {
             apply(&mut tx, &device, &record.token, &record.dm_version, effect, now).await?;
@@ -203,7 +215,16 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         );
     }
     // The device that signs its messages gets signed answers (OMA-TS-DM_Security §5.5).
-    let hmac_out = (state.hmac && device.server_secret.is_some()).then(|| sign(&device, &bytes)).flatten();
+    let hmac_out = if state.hmac && device.server_secret.is_some() {
+        let mut device = device.clone();
+        if let Some(n) = server_nonce {
+            device.server_nonce = n;
+        }
+        sign(&device, &bytes)
+    } else {
+        None
+    };
+
     Ok(reply_bytes(bytes, encoding, hmac_out))
 }
 
@@ -274,6 +295,12 @@ async fn apply(
         Effect::GenericAlert(mut a) => {
             a.session_token = Some(token.to_owned());
             tx.add_generic_alert(&a).await.map(|_| ())
+        }
+        Effect::TreeUpsert(nodes) => tx.upsert_tree_nodes(id, &nodes).await,
+        Effect::TreeDelete(uri) => tx.delete_tree_subtree(id, &uri).await.map(|_| ()),
+        Effect::CommandHeld { id: cmd, reason } => {
+            tracing::info!(device = id, command = cmd, %reason, "command held back");
+            tx.set_command_held(cmd, Some(&reason), now).await
         }
     }
 }

@@ -123,7 +123,8 @@ fn faults(specs: &[String]) -> anyhow::Result<Faults> {
             "abort-at" => f.abort_at_message = Some(num()?),
             "retransmit" => f.retransmit_message = Some(num()?),
             "wrong-size" => {
-                f.wrong_object_size = Some(value.parse().with_context(|| format!("--fault {spec}: a number is needed"))?)
+                f.wrong_object_size =
+                    Some(value.parse().with_context(|| format!("--fault {spec}: a number is needed"))?)
             }
             _ => bail!(
                 "unknown fault {name:?}: wrong-password, drop-after=N, slow=MS, malformed=N, abort-at=N, \
@@ -136,7 +137,8 @@ fn faults(specs: &[String]) -> anyhow::Result<Faults> {
 
 fn config(a: &Args) -> anyhow::Result<DeviceConfig> {
     let mut c = DeviceConfig::new(&a.server, &a.device_id);
-    c.client.kind = AuthKind::parse(&a.auth).with_context(|| format!("--auth {}: basic, md5 or hmac", a.auth))?;
+    c.client.kind =
+        AuthKind::parse(&a.auth).with_context(|| format!("--auth {}: basic, md5 or hmac", a.auth))?;
     c.client.username = a.username.clone();
     c.client.password = a.password.clone();
     c.client.nonce = nonce(a.nonce.as_deref(), b"clientnonce")?;

@@ -13,7 +13,7 @@
 //!   fresh nonce for the next session (200 and a fresh nonce per message for HMAC); missing →
 //!   407, wrong → 401, both with a Chal carrying a fresh nonce, and the server's commands are
 //!   not executed (each gets the same code).
-//! - The server's commands are executed against the tree ([`super::exec`]); a Status goes
+//! - The server's commands are executed against the tree (module `exec`); a Status goes
 //!   back for every command (and every Alert), never for Results.
 //! - Large objects: chunks the server sends are answered 213 and reassembled, checked against
 //!   the Meta Size (424 on a mismatch) and against our MaxObjSize (413); a new command before
@@ -64,6 +64,8 @@ pub enum Step {
 }
 
 /// Something waiting to go into one of our messages.
+// Stored inline like the protocol's Command: a few per message, boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Out {
     Status(Status),
@@ -167,12 +169,7 @@ fn chal(t: AuthType, nonce: &Nonce) -> Chal {
 /// A one-line description of a command, for the transcript.
 pub fn describe(c: &Command) -> String {
     fn item_line(i: &Item) -> String {
-        let mut s = i
-            .target
-            .as_ref()
-            .or(i.source.as_ref())
-            .map(|l| l.loc_uri.clone())
-            .unwrap_or_default();
+        let mut s = i.target.as_ref().or(i.source.as_ref()).map(|l| l.loc_uri.clone()).unwrap_or_default();
         if let Some(d) = &i.data {
             s.push_str(&format!(" ({} bytes", carried_len(d)));
             if let Some(size) = i.meta.as_ref().and_then(|m| m.size) {
@@ -219,11 +216,9 @@ pub fn describe(c: &Command) -> String {
             item_line(&e.item),
             e.correlator.as_ref().map(|c| format!(" correlator {c}")).unwrap_or_default()
         ),
-        Command::Atomic(x) | Command::Sequence(x) => format!(
-            "{} [{}]",
-            c.name(),
-            x.commands.iter().map(describe).collect::<Vec<_>>().join("; ")
-        ),
+        Command::Atomic(x) | Command::Sequence(x) => {
+            format!("{} [{}]", c.name(), x.commands.iter().map(describe).collect::<Vec<_>>().join("; "))
+        }
         Command::Add(x) | Command::Copy(x) | Command::Delete(x) | Command::Get(x) | Command::Replace(x) => {
             format!("{} {}", c.name(), items(&x.items))
         }
@@ -272,7 +267,8 @@ impl<'d> ClientSession<'d> {
     /// upper-case hex, FACTS.md C.4).
     pub fn new(dev: &'d mut Device) -> ClientSession<'d> {
         dev.sessions += 1;
-        let session_id = dev.config.session_id.clone().unwrap_or_else(|| format!("{:X}", (dev.sessions - 1) % 0xFFFF + 1));
+        let session_id =
+            dev.config.session_id.clone().unwrap_or_else(|| format!("{:X}", (dev.sessions - 1) % 0xFFFF + 1));
         let account = Account::read(&dev.tree, &dev.config);
         let report = SessionReport::new(&dev.config.device_id, &session_id);
         ClientSession {
@@ -358,7 +354,8 @@ impl<'d> ClientSession<'d> {
             Location { loc_uri: c.device_id.clone(), loc_name: Some(self.account.username.clone()) },
         );
         if c.max_msg_size.is_some() || c.max_obj_size.is_some() {
-            h.meta = Some(Meta { max_msg_size: c.max_msg_size, max_obj_size: c.max_obj_size, ..Meta::default() });
+            h.meta =
+                Some(Meta { max_msg_size: c.max_msg_size, max_obj_size: c.max_obj_size, ..Meta::default() });
         }
         if self.send_cred {
             let user = self.account.username.clone();
@@ -421,7 +418,9 @@ impl<'d> ClientSession<'d> {
         loop {
             if self.chunking.is_some() {
                 // Statuses first (they answer the server's last message), then the chunk.
-                while let Some(Out::Status(st)) = self.outbox.iter().find(|o| matches!(o, Out::Status(_))).cloned() {
+                while let Some(Out::Status(st)) =
+                    self.outbox.iter().find(|o| matches!(o, Out::Status(_))).cloned()
+                {
                     let mut st = st;
                     st.cmd_id = Self::next_id(&msg);
                     let mut candidate = msg.clone();
@@ -429,7 +428,8 @@ impl<'d> ClientSession<'d> {
                     if self.size(&candidate) + MARGIN + MIN_CHUNK > limit {
                         break;
                     }
-                    let at = self.outbox.iter().position(|o| matches!(o, Out::Status(_))).expect("found above");
+                    let at =
+                        self.outbox.iter().position(|o| matches!(o, Out::Status(_))).expect("found above");
                     self.outbox.remove(at);
                     msg.body.commands.push(Command::Status(st));
                 }
@@ -464,7 +464,8 @@ impl<'d> ClientSession<'d> {
             candidate.body.commands.push(cmd.clone());
             candidate.body.is_final = true;
             let fits = self.size(&candidate) + MARGIN <= limit;
-            let alone = msg.body.commands.iter().all(|c| matches!(c, Command::Status(s) if s.is_for_sync_hdr()));
+            let alone =
+                msg.body.commands.iter().all(|c| matches!(c, Command::Status(s) if s.is_for_sync_hdr()));
             if fits {
                 self.outbox.pop_front();
                 msg.body.commands.push(cmd);
@@ -491,7 +492,11 @@ impl<'d> ClientSession<'d> {
             }
             break;
         }
-        let asks_next = msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.data == AlertCode::NextMessage));
+        let asks_next = msg
+            .body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Alert(a) if a.data == AlertCode::NextMessage));
         msg.body.is_final = self.outbox.is_empty() && self.chunking.is_none() && !asks_next;
         self.finish_message(msg)
     }
@@ -653,7 +658,10 @@ impl<'d> ClientSession<'d> {
             msg_id: decoded.as_ref().map(|m| m.hdr.msg_id),
             size: resp.body.len(),
             is_final: decoded.as_ref().is_some_and(|m| m.body.is_final),
-            commands: decoded.as_ref().map(|m| m.body.commands.iter().map(describe).collect()).unwrap_or_default(),
+            commands: decoded
+                .as_ref()
+                .map(|m| m.body.commands.iter().map(describe).collect())
+                .unwrap_or_default(),
             hmac: hmac_header.clone(),
             bytes: resp.body.clone(),
             message: decoded.clone(),
@@ -674,30 +682,34 @@ impl<'d> ClientSession<'d> {
             )),
         }
         let Some(msg) = decoded else {
-            let err = decode_as(&resp.body, enc, &Limits::default()).err().map(|e| e.to_string()).unwrap_or_default();
+            let err = decode_as(&resp.body, enc, &Limits::default())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             return self.stop(Outcome::Protocol { error: format!("undecodable answer: {err}") });
         };
         self.check_header(&msg, resp.body.len());
 
         // Our credentials, as the server judged them.
-        let our_hdr = msg
-            .body
-            .commands
-            .iter()
-            .find_map(|c| match c {
-                Command::Status(s) if s.is_for_sync_hdr() => Some(s.clone()),
-                _ => None,
-            });
+        let our_hdr = msg.body.commands.iter().find_map(|c| match c {
+            Command::Status(s) if s.is_for_sync_hdr() => Some(s.clone()),
+            _ => None,
+        });
         for c in &msg.body.commands {
             if let Command::Status(s) = c {
                 self.report.server_statuses.push(record_status(s));
             }
         }
         match &our_hdr {
-            None => self.violation(format!("server message {} has no Status for our SyncHdr", msg.hdr.msg_id)),
+            None => {
+                self.violation(format!("server message {} has no Status for our SyncHdr", msg.hdr.msg_id))
+            }
             Some(s) => {
                 if s.msg_ref.is_some_and(|r| r != self.msg_id) {
-                    self.violation(format!("SyncHdr Status MsgRef {:?}, expected {}", s.msg_ref, self.msg_id));
+                    self.violation(format!(
+                        "SyncHdr Status MsgRef {:?}, expected {}",
+                        s.msg_ref, self.msg_id
+                    ));
                 }
                 let server_ended = msg.hdr.resp_uri.is_none();
                 if let Some(step) = self.our_auth_verdict(s, server_ended) {
@@ -767,7 +779,8 @@ impl<'d> ClientSession<'d> {
                     if x.items.len() == 1
                         && (x.items[0].more_data
                             || self.incoming.as_ref().is_some_and(|i| {
-                                Some(i.target.as_str()) == x.items[0].target.as_ref().map(|l| l.loc_uri.as_str())
+                                Some(i.target.as_str())
+                                    == x.items[0].target.as_ref().map(|l| l.loc_uri.as_str())
                             })) =>
                 {
                     let add = matches!(c, Command::Add(_));
@@ -815,7 +828,10 @@ impl<'d> ClientSession<'d> {
         let c = &self.dev.config;
         let mut v = Vec::new();
         if msg.version() != Some(c.version) {
-            v.push(format!("answer VerDTD {} / VerProto {} for a {:?} session", msg.hdr.ver_dtd, msg.hdr.ver_proto, c.version));
+            v.push(format!(
+                "answer VerDTD {} / VerProto {} for a {:?} session",
+                msg.hdr.ver_dtd, msg.hdr.ver_proto, c.version
+            ));
         }
         if msg.hdr.session_id != self.session_id {
             v.push(format!("answer SessionID {:?}, ours is {:?}", msg.hdr.session_id, self.session_id));
@@ -892,7 +908,7 @@ impl<'d> ClientSession<'d> {
                 // Package 1 again, with the credentials asked for (FACTS.md D.3).
                 self.hdr_reply = None;
                 self.sent.clear();
-                return Some(Step::Send(Box::new(self.first_message())));
+                Some(Step::Send(Box::new(self.first_message())))
             }
             code if code.is_success() => None,
             code => Some(self.stop(Outcome::Refused { code: code.code() })),
@@ -901,10 +917,8 @@ impl<'d> ClientSession<'d> {
 
     /// A Status for one of our commands.
     fn status_for_us(&mut self, s: &Status) {
-        let Some(i) = self
-            .sent
-            .iter()
-            .position(|x| Some(x.msg_id) == s.msg_ref && Some(x.cmd_id) == s.cmd_ref)
+        let Some(i) =
+            self.sent.iter().position(|x| Some(x.msg_id) == s.msg_ref && Some(x.cmd_id) == s.cmd_ref)
         else {
             return;
         };
@@ -951,7 +965,9 @@ impl<'d> ClientSession<'d> {
                 self.report.server_hmac_verified += 1;
             } else {
                 let stale = self.prev_server_nonce.as_ref().is_some_and(|prev| {
-                    HmacHeader::parse(h).ok().is_some_and(|hh| auth::hmac::verify(&hh, &secret, prev, body).is_ok())
+                    HmacHeader::parse(h)
+                        .ok()
+                        .is_some_and(|hh| auth::hmac::verify(&hh, &secret, prev, body).is_ok())
                 });
                 self.violation(format!(
                     "server x-syncml-hmac of message {} does not verify with the nonce the device issued last{}",
@@ -1044,7 +1060,13 @@ impl<'d> ClientSession<'d> {
                 && s > max
             {
                 // Larger than we said we accept.
-                out.push(Piece::Status(status(msg_ref, x.cmd_id, name, StatusCode::RequestEntityTooLarge, Some(&target))));
+                out.push(Piece::Status(status(
+                    msg_ref,
+                    x.cmd_id,
+                    name,
+                    StatusCode::RequestEntityTooLarge,
+                    Some(&target),
+                )));
                 return (out, vec![]);
             }
             self.incoming = Some(InChunk {
@@ -1061,7 +1083,13 @@ impl<'d> ClientSession<'d> {
         let inc = self.incoming.as_mut().expect("set above");
         inc.data.extend_from_slice(&bytes);
         if item.more_data {
-            out.push(Piece::Status(status(msg_ref, x.cmd_id, name, StatusCode::ChunkedItemAccepted, Some(&target))));
+            out.push(Piece::Status(status(
+                msg_ref,
+                x.cmd_id,
+                name,
+                StatusCode::ChunkedItemAccepted,
+                Some(&target),
+            )));
             return (out, vec![]);
         }
         let inc = self.incoming.take().expect("set above");
@@ -1087,7 +1115,6 @@ impl<'d> ClientSession<'d> {
                 data: Some(data),
                 ..Item::default()
             }],
-            ..ItemCommand::default()
         };
         let cmd = if add { Command::Add(whole) } else { Command::Replace(whole) };
         let (p, a) = self.execute(&cmd, msg_ref);
@@ -1154,7 +1181,12 @@ mod tests {
     }
 
     /// A server message to the device, encoded as the device's encoding expects.
-    fn server_msg(dev: &Device, msg_id: u32, commands: Vec<Command>, is_final: bool) -> (SyncMl, HttpResponse) {
+    fn server_msg(
+        dev: &Device,
+        msg_id: u32,
+        commands: Vec<Command>,
+        is_final: bool,
+    ) -> (SyncMl, HttpResponse) {
         let mut hdr = SyncHdr::new(
             dev.config.version,
             "1",
@@ -1210,7 +1242,9 @@ mod tests {
             .commands
             .iter()
             .filter_map(|c| match c {
-                Command::Status(s) if !s.is_for_sync_hdr() => Some((s.cmd.clone(), s.cmd_ref.unwrap(), s.data.code())),
+                Command::Status(s) if !s.is_for_sync_hdr() => {
+                    Some((s.cmd.clone(), s.cmd_ref.unwrap(), s.data.code()))
+                }
                 _ => None,
             })
             .collect()
@@ -1223,10 +1257,15 @@ mod tests {
         let mut dev = device();
         let mut s = ClientSession::new(&mut dev);
         let p1 = s.first_message().message;
-        assert!(matches!(&p1.body.commands[0], Command::Alert(a) if a.data == AlertCode::ClientInitiatedMgmt));
+        assert!(
+            matches!(&p1.body.commands[0], Command::Alert(a) if a.data == AlertCode::ClientInitiatedMgmt)
+        );
         let Command::Replace(r) = &p1.body.commands[1] else { panic!() };
         let uris: Vec<&str> = r.items.iter().map(|i| i.source.as_ref().unwrap().loc_uri.as_str()).collect();
-        assert_eq!(uris, ["./DevInfo/DevId", "./DevInfo/Man", "./DevInfo/Mod", "./DevInfo/DmV", "./DevInfo/Lang"]);
+        assert_eq!(
+            uris,
+            ["./DevInfo/DevId", "./DevInfo/Man", "./DevInfo/Mod", "./DevInfo/DmV", "./DevInfo/Lang"]
+        );
         assert!(p1.body.is_final);
         let cred = p1.hdr.cred.as_ref().unwrap();
         assert_eq!(cred.data, auth::md5::cred_data("devuser", "devpw", b"clientnonce"));
@@ -1341,10 +1380,14 @@ mod tests {
         };
         let seq = Command::Sequence(Container {
             cmd_id: 3,
-            commands: vec![ui(4, AlertCode::ConfirmOrReject), Command::Delete(item_cmd(5, "./Vendor/Settings", None))],
+            commands: vec![
+                ui(4, AlertCode::ConfirmOrReject),
+                Command::Delete(item_cmd(5, "./Vendor/Settings", None)),
+            ],
             ..Container::default()
         });
-        let (_, resp) = server_msg(s.dev, 1, vec![seq, ui(6, AlertCode::TextInput), ui(7, AlertCode::Display)], true);
+        let (_, resp) =
+            server_msg(s.dev, 1, vec![seq, ui(6, AlertCode::TextInput), ui(7, AlertCode::Display)], true);
         let reply = sent(s.receive(&resp));
         assert_eq!(
             statuses(&reply),
@@ -1380,9 +1423,15 @@ mod tests {
         loop {
             let size = encode(&reply, Encoding::Xml).len();
             assert!(size <= 1800, "within the send limit: {size}");
-            let Some(Command::Results(r)) = reply.body.commands.last() else { panic!("a chunk last: {reply:?}") };
+            let Some(Command::Results(r)) = reply.body.commands.last() else {
+                panic!("a chunk last: {reply:?}")
+            };
             let item = &r.items[0];
-            assert_eq!(item.meta.as_ref().unwrap().size.is_some(), got.is_empty(), "Size on the first chunk only");
+            assert_eq!(
+                item.meta.as_ref().unwrap().size.is_some(),
+                got.is_empty(),
+                "Size on the first chunk only"
+            );
             got.push_str(item.data.as_ref().unwrap().as_text().unwrap());
             if !item.more_data {
                 assert!(reply.body.is_final);
@@ -1440,16 +1489,24 @@ mod tests {
             let mut dev = device();
             let mut s = ClientSession::new(&mut dev);
             s.first_message();
-            let (_, resp) = server_msg(s.dev, 1, vec![chunk(3, "./Vendor/Log", "01234", Some(announced), true)], false);
+            let (_, resp) =
+                server_msg(s.dev, 1, vec![chunk(3, "./Vendor/Log", "01234", Some(announced), true)], false);
             let reply = sent(s.receive(&resp));
             assert_eq!(statuses(&reply), [("Replace".into(), 3, 213)]);
-            assert!(reply.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.data == AlertCode::NextMessage)));
+            assert!(
+                reply
+                    .body
+                    .commands
+                    .iter()
+                    .any(|c| matches!(c, Command::Alert(a) if a.data == AlertCode::NextMessage))
+            );
             assert!(!reply.body.is_final);
             let (_, resp) = server_msg(s.dev, 2, vec![chunk(2, "./Vendor/Log", "56789", None, false)], true);
             let reply = sent(s.receive(&resp));
             assert_eq!(statuses(&reply), [("Replace".into(), 2, expect)]);
             drop(s);
-            let want = if expect == 200 { "0123456789".to_owned() } else { dev.tree.text("./Vendor/Log").unwrap() };
+            let want =
+                if expect == 200 { "0123456789".to_owned() } else { dev.tree.text("./Vendor/Log").unwrap() };
             assert_eq!(dev.tree.text("./Vendor/Log").unwrap(), want);
             assert_ne!(expect == 424, dev.tree.text("./Vendor/Log").as_deref() == Some("0123456789"));
         }
@@ -1474,11 +1531,13 @@ mod tests {
     fn server_credentials() {
         for good in [true, false] {
             let mut dev = device();
-            dev.config.server = Some(ServerCredentials { password: "srvpw".into(), nonce: Nonce::new(b"sn".to_vec()) });
+            dev.config.server =
+                Some(ServerCredentials { password: "srvpw".into(), nonce: Nonce::new(b"sn".to_vec()) });
             dev.tree = crate::devsim::objects::default_tree(&dev.config);
             let mut s = ClientSession::new(&mut dev);
             s.first_message();
-            let (mut msg, _) = server_msg(s.dev, 1, vec![Command::Delete(item_cmd(3, "./Vendor/Settings", None))], true);
+            let (mut msg, _) =
+                server_msg(s.dev, 1, vec![Command::Delete(item_cmd(3, "./Vendor/Settings", None))], true);
             let pw = if good { "srvpw" } else { "other" };
             msg.hdr.cred = Some(Cred {
                 meta: Some(Meta::with_format_and_type(Format::B64, "syncml:auth-md5")),
@@ -1549,7 +1608,9 @@ mod tests {
         let (_, resp) = server_msg(s.dev, 1, vec![Command::Get(item_cmd(3, "./DevInfo/Man", None))], false);
         let reply = sent(s.receive(&resp));
         assert!(!reply.body.is_final);
-        assert!(matches!(reply.body.commands.last(), Some(Command::Alert(a)) if a.data == AlertCode::NextMessage));
+        assert!(
+            matches!(reply.body.commands.last(), Some(Command::Alert(a)) if a.data == AlertCode::NextMessage)
+        );
     }
 
     /// Run `wbxml2xml` (libwbxml, Debian libwbxml2-utils) on `wbxml`; fails when missing.
@@ -1591,20 +1652,20 @@ mod tests {
             match r.read_event().unwrap() {
                 Event::Start(e) => {
                     flush(&mut text, &mut out);
-                    out.push(format!("<{}>", String::from_utf8_lossy(e.local_name().into_inner())));
+                    out.push(format!("<{}>", e.local_name().into_inner()));
                 }
                 Event::Empty(e) => {
                     flush(&mut text, &mut out);
-                    out.push(format!("<{}/>", String::from_utf8_lossy(e.local_name().into_inner())));
+                    out.push(format!("<{}/>", e.local_name().into_inner()));
                 }
                 Event::End(_) => {
                     flush(&mut text, &mut out);
                     out.push("</>".into());
                 }
-                Event::Text(t) => text.push_str(&t.xml10_content().unwrap()),
-                Event::CData(c) => text.push_str(&c.xml10_content().unwrap()),
+                Event::Text(t) => text.push_str(&t.xml10_content()),
+                Event::CData(c) => text.push_str(&c.xml10_content()),
                 Event::GeneralRef(g) => {
-                    let name = String::from_utf8_lossy(g.into_inner().as_ref()).into_owned();
+                    let name = g.into_inner().to_string();
                     text.push_str(match name.as_str() {
                         "amp" => "&",
                         "lt" => "<",
@@ -1628,7 +1689,8 @@ mod tests {
         let mut dev = device();
         dev.config.version = version;
         dev.config.send_limit = Some(1600);
-        dev.config.server = Some(ServerCredentials { password: "srvpw".into(), nonce: Nonce::new(b"sn".to_vec()) });
+        dev.config.server =
+            Some(ServerCredentials { password: "srvpw".into(), nonce: Nonce::new(b"sn".to_vec()) });
         dev.tree = crate::devsim::objects::default_tree(&dev.config);
         dev.tree.set_value("./Vendor/Log", "log line & <more>\n".repeat(200));
         dev.pending_alerts.push(crate::devsim::GenericAlert {
@@ -1658,7 +1720,7 @@ mod tests {
             item: Item { target: Some(Location::uri("./FwUpdate/x1/Update")), ..Item::default() },
             ..Exec::default()
         });
-        let (msg, _) = server_msg(
+        let (mut msg, _) = server_msg(
             s.dev,
             1,
             vec![
@@ -1669,7 +1731,11 @@ mod tests {
             ],
             false,
         );
-        // No server Cred: the device answers 407 with a Chal.
+        // The server's Cred: the device answers 212 with a Chal for the next session.
+        msg.hdr.cred = Some(Cred {
+            meta: Some(Meta::with_format_and_type(Format::B64, "syncml:auth-md5")),
+            data: auth::md5::cred_data("omadm", "srvpw", b"sn"),
+        });
         let resp = HttpResponse {
             status: 200,
             headers: vec![("Content-Type".into(), Encoding::Xml.content_type().into())],
@@ -1729,6 +1795,18 @@ mod tests {
             for k in ["Alert", "Replace", "Status", "Results"] {
                 assert!(kinds.contains(k), "{version:?}: no {k} in {kinds:?}");
             }
+            let all: Vec<&Command> = msgs.iter().flat_map(|m| m.body.commands.iter()).collect();
+            let chunked =
+                all.iter().any(|c| matches!(c, Command::Results(r) if r.items.iter().any(|i| i.more_data)));
+            let chal = all.iter().any(|c| matches!(c, Command::Status(s) if s.chal.is_some()));
+            let answer = all.iter().any(|c| matches!(c, Command::Status(s) if !s.items.is_empty()));
+            let generic =
+                all.iter().any(|c| matches!(c, Command::Alert(a) if a.data == AlertCode::GenericAlert));
+            let next = all.iter().any(|c| matches!(c, Command::Alert(a) if a.data == AlertCode::NextMessage));
+            assert!(
+                chunked && chal && answer && generic && next,
+                "{version:?}: {chunked} {chal} {answer} {generic} {next}"
+            );
             for (i, m) in msgs.iter().enumerate() {
                 let ours = encode(m, Encoding::Xml);
                 let theirs = wbxml2xml(&encode(m, Encoding::Wbxml));
@@ -1739,4 +1817,3 @@ mod tests {
         }
     }
 }
-

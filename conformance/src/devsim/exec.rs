@@ -22,6 +22,8 @@ use super::tree::{ExecAction, GetItem, NewValue, Tree, TreeError};
 use super::{DeviceConfig, GenericAlert, UiAnswer};
 
 /// One element of the device's answer.
+// Stored inline like the protocol's Command: a few per message, boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Piece {
     /// A Status (CmdID filled in when the message is built).
@@ -58,7 +60,13 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// A Status answering command `cmd_ref` (`cmd` its element name) of message `msg_ref`.
-pub(crate) fn status(msg_ref: u32, cmd_ref: u32, cmd: &str, code: StatusCode, target: Option<&str>) -> Status {
+pub(crate) fn status(
+    msg_ref: u32,
+    cmd_ref: u32,
+    cmd: &str,
+    code: StatusCode,
+    target: Option<&str>,
+) -> Status {
     Status {
         cmd_id: 0,
         msg_ref: Some(msg_ref),
@@ -92,7 +100,8 @@ fn no_resp(cmd: &Command) -> bool {
 /// Decode an Add/Replace item's value: Meta from the item or the command, Base64 undone for
 /// Format `b64` (stored as `bin`, FACTS.md C.7).
 pub(crate) fn new_value(item: &Item, cmd_meta: Option<&Meta>) -> Result<NewValue, TreeError> {
-    let meta = |f: fn(&Meta) -> Option<&Format>| item.meta.as_ref().and_then(f).or(cmd_meta.and_then(f)).cloned();
+    let meta =
+        |f: fn(&Meta) -> Option<&Format>| item.meta.as_ref().and_then(f).or(cmd_meta.and_then(f)).cloned();
     let mut format = meta(|m| m.format.as_ref());
     let mime_type =
         item.meta.as_ref().and_then(|m| m.type_.clone()).or(cmd_meta.and_then(|m| m.type_.clone()));
@@ -169,7 +178,13 @@ impl Ctx<'_> {
         let flow = match cmd {
             Command::Get(c) if in_atomic => self.refuse(c, "Get", StatusCode::CommandFailed, out),
             Command::Atomic(c) if in_atomic => {
-                out.push(Piece::Status(status(self.msg_ref, c.cmd_id, "Atomic", StatusCode::CommandFailed, None)));
+                out.push(Piece::Status(status(
+                    self.msg_ref,
+                    c.cmd_id,
+                    "Atomic",
+                    StatusCode::CommandFailed,
+                    None,
+                )));
                 Flow::Failed
             }
             Command::Get(c) => self.get(c, out),
@@ -220,10 +235,15 @@ impl Ctx<'_> {
         };
         if no_resp(cmd) {
             // NoResp: no Status, but Results still go back.
-            let own = |p: &Piece| matches!(p, Piece::Status(s) if s.cmd_ref == cmd.cmd_id() && s.cmd == cmd.name());
+            let own =
+                |p: &Piece| matches!(p, Piece::Status(s) if s.cmd_ref == cmd.cmd_id() && s.cmd == cmd.name());
             let mut i = start;
             while i < out.len() {
-                if own(&out[i]) { out.remove(i); } else { i += 1; }
+                if own(&out[i]) {
+                    out.remove(i);
+                } else {
+                    i += 1;
+                }
             }
         }
         flow
@@ -245,7 +265,13 @@ impl Ctx<'_> {
     ) -> Flow {
         let mut flow = Flow::Ok;
         if c.items.is_empty() {
-            out.push(Piece::Status(status(self.msg_ref, c.cmd_id, name, StatusCode::IncompleteCommand, None)));
+            out.push(Piece::Status(status(
+                self.msg_ref,
+                c.cmd_id,
+                name,
+                StatusCode::IncompleteCommand,
+                None,
+            )));
             return Flow::Failed;
         }
         for item in &c.items {
@@ -321,7 +347,16 @@ impl Ctx<'_> {
         let (kind, state) = match action {
             ExecAction::FumoDownload => ("download", if ok { 40 } else { 20 }),
             ExecAction::FumoUpdate => ("update", if ok { 100 } else { 80 }),
-            _ => ("downloadandupdate", if ok { 100 } else if download_failure { 20 } else { 80 }),
+            _ => (
+                "downloadandupdate",
+                if ok {
+                    100
+                } else if download_failure {
+                    20
+                } else {
+                    80
+                },
+            ),
         };
         self.tree.set_value(&format!("{object}/State"), state.to_string());
         if self.config.version == DmVersion::V1_1_2 {
@@ -378,7 +413,8 @@ impl Ctx<'_> {
                     .clone()
                     .or_else(|| default.map(|d| d.split('-').filter_map(|n| n.parse().ok()).collect()))
                     .unwrap_or_else(|| vec![1]);
-                let picks = picks.into_iter().filter(|p| *p >= 1 && (choices_offered == 0 || *p <= choices_offered));
+                let picks =
+                    picks.into_iter().filter(|p| *p >= 1 && (choices_offered == 0 || *p <= choices_offered));
                 (StatusCode::Ok, picks.map(|p| p.to_string()).collect(), Flow::Ok)
             }
             _ => (StatusCode::Ok, vec![], Flow::Ok),
@@ -445,7 +481,13 @@ impl Ctx<'_> {
         }
         // Inside an Atomic a failed child fails the Atomic; on its own a Sequence succeeds
         // even when some children failed (they carry their own codes).
-        if in_atomic { flow } else if flow == Flow::Stop { Flow::Stop } else { Flow::Ok }
+        if in_atomic {
+            flow
+        } else if flow == Flow::Stop {
+            Flow::Stop
+        } else {
+            Flow::Ok
+        }
     }
 
     /// 215 Not executed for a command (and, for a container, for its children).
@@ -454,9 +496,11 @@ impl Ctx<'_> {
             return;
         }
         let target = match cmd {
-            Command::Add(c) | Command::Copy(c) | Command::Delete(c) | Command::Get(c) | Command::Replace(c) => {
-                c.items.first().and_then(target_of)
-            }
+            Command::Add(c)
+            | Command::Copy(c)
+            | Command::Delete(c)
+            | Command::Get(c)
+            | Command::Replace(c) => c.items.first().and_then(target_of),
             Command::Exec(e) => target_of(&e.item),
             _ => None,
         };

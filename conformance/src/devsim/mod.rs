@@ -88,7 +88,9 @@ impl AuthKind {
 
     /// Parse [`AuthKind::as_str`] (ASCII case-insensitive).
     pub fn parse(s: &str) -> Option<AuthKind> {
-        [AuthKind::Basic, AuthKind::Md5, AuthKind::Hmac].into_iter().find(|k| k.as_str().eq_ignore_ascii_case(s))
+        [AuthKind::Basic, AuthKind::Md5, AuthKind::Hmac]
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
     }
 }
 

@@ -187,10 +187,7 @@ pub fn default_tree(c: &DeviceConfig) -> Tree {
                 Node::text("Reboot", "").executable(ExecAction::Plain).permanent(),
                 Node::text("ReadOnly", "fixed").with_acl("Get=*").permanent(),
                 Node::interior("Secure")
-                    .with_acl(&format!(
-                        "Add={o}&Delete={o}&Exec={o}&Get={o}&Replace={o}",
-                        o = OTHER_SERVER
-                    ))
+                    .with_acl(&format!("Add={o}&Delete={o}&Exec={o}&Get={o}&Replace={o}", o = OTHER_SERVER))
                     .permanent()
                     .with_children([Node::text("Key", "s3cret")]),
             ]),

@@ -223,7 +223,10 @@ impl fmt::Display for SessionReport {
         writeln!(
             f,
             "client authenticated: {}, server authenticated: {}, server HMACs verified: {}, alerts delivered: {}",
-            self.client_authenticated, self.server_authenticated, self.server_hmac_verified, self.alerts_delivered
+            self.client_authenticated,
+            self.server_authenticated,
+            self.server_hmac_verified,
+            self.alerts_delivered
         )?;
         for m in &self.messages {
             let arrow = if m.direction == Direction::Sent { "->" } else { "<-" };

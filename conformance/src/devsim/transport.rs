@@ -188,9 +188,9 @@ pub fn parse_response(raw: &[u8]) -> Result<HttpResponse, TransportError> {
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
         .collect();
     let mut body = raw[end + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked"));
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
+    });
     if chunked {
         body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
     } else if let Some(len) = headers
@@ -240,10 +240,13 @@ mod tests {
 
     #[test]
     fn responses() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Type: a/b\r\nContent-Length: 3\r\n\r\nabcdef").unwrap();
-        assert_eq!((r.status, r.header("content-type"), r.body.as_slice()), (200, Some("a/b"), &b"abc"[..]));
-        let r = parse_response(b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Type: a/b\r\nContent-Length: 3\r\n\r\nabcdef")
             .unwrap();
+        assert_eq!((r.status, r.header("content-type"), r.body.as_slice()), (200, Some("a/b"), &b"abc"[..]));
+        let r = parse_response(
+            b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!((r.status, r.body.as_slice()), (400, &b"abcde"[..]));
         let r = parse_response(b"HTTP/1.0 200 OK\r\n\r\nuntil close").unwrap();
         assert_eq!(r.body, b"until close");

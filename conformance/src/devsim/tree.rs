@@ -110,7 +110,8 @@ impl Acl {
             if entry.is_empty() {
                 return Err(AclError::EmptyEntry);
             }
-            let (name, ids) = entry.split_once('=').ok_or_else(|| AclError::MissingEquals(entry.to_owned()))?;
+            let (name, ids) =
+                entry.split_once('=').ok_or_else(|| AclError::MissingEquals(entry.to_owned()))?;
             let cmd = AclCommand::from_name(name).ok_or_else(|| AclError::UnknownCommand(name.to_owned()))?;
             for id in ids.split('+') {
                 if id.is_empty() {
@@ -360,11 +361,8 @@ impl NodeUri {
             path
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let segments: Vec<String> = if rest.is_empty() {
-            Vec::new()
-        } else {
-            rest.split('/').map(str::to_owned).collect()
-        };
+        let segments: Vec<String> =
+            if rest.is_empty() { Vec::new() } else { rest.split('/').map(str::to_owned).collect() };
         if segments.iter().any(|s| s.is_empty() || s == "." || s == "..") {
             return Err(TreeError::BadRequest);
         }
@@ -573,7 +571,7 @@ impl Tree {
         match &u.query {
             None => Ok(vec![item_of(&u.path(), node, true)]),
             Some(UriQuery::Prop(p)) => {
-                let (format, text) = property(node, p, self.effective_acl_of(&u.segments))?;
+                let (format, text) = property(node, p)?;
                 Ok(vec![GetItem {
                     uri: format!("{}?prop={p}", u.path()),
                     format,
@@ -707,9 +705,13 @@ impl Tree {
                 match p.as_str() {
                     "ACL" => {
                         let parent_ok = !u.segments.is_empty()
-                            && self.allows_at(&u.segments[..u.segments.len() - 1], AclCommand::Replace, server_id);
-                        let self_ok = node.is_interior()
-                            && self.allows_at(&u.segments, AclCommand::Replace, server_id);
+                            && self.allows_at(
+                                &u.segments[..u.segments.len() - 1],
+                                AclCommand::Replace,
+                                server_id,
+                            );
+                        let self_ok =
+                            node.is_interior() && self.allows_at(&u.segments, AclCommand::Replace, server_id);
                         if !parent_ok && !self_ok {
                             return Err(TreeError::PermissionDenied);
                         }
@@ -850,8 +852,7 @@ fn item_of(uri: &str, node: &Node, with_data: bool) -> GetItem {
 }
 
 /// A property's Format and value text (FACTS.md C.7).
-fn property(node: &Node, name: &str, effective: Option<&Acl>) -> Result<(Format, String), TreeError> {
-    let _ = effective;
+fn property(node: &Node, name: &str) -> Result<(Format, String), TreeError> {
     Ok(match name {
         // Get on an empty ACL returns empty Data (not the inherited value).
         "ACL" => (Format::Chr, node.acl.to_string()),
@@ -868,10 +869,8 @@ fn property(node: &Node, name: &str, effective: Option<&Acl>) -> Result<(Format,
 
 /// Now as an ISO 8601 basic UTC time stamp, e.g. `20010711T163817Z` (FACTS.md C.7).
 pub fn tstamp_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     tstamp(secs)
 }
 
@@ -955,7 +954,10 @@ mod tests {
     #[test]
     fn acl_inheritance_from_nearest_ancestor() {
         let t = sample();
-        assert_eq!(t.effective_acl("./Vendor/Greeting").unwrap().to_string(), t.node("./Vendor").unwrap().acl.to_string());
+        assert_eq!(
+            t.effective_acl("./Vendor/Greeting").unwrap().to_string(),
+            t.node("./Vendor").unwrap().acl.to_string()
+        );
         assert_eq!(t.effective_acl("./Vendor/Secure/Key").unwrap().to_string(), "Get=srvB&Replace=srvB");
         assert_eq!(t.effective_acl("./Nope"), None);
         // Whole-ACL inheritance: Secure names no Add, and Vendor's Add=* does not leak through.
@@ -1012,7 +1014,10 @@ mod tests {
         let size = t.get("./Vendor/Greeting?prop=Size", SRV).unwrap();
         assert_eq!(size[0].data.as_deref(), Some(&b"3"[..]));
         t.replace("./Vendor/Greeting?prop=Title", SRV, text("A greeting")).unwrap();
-        assert_eq!(t.get("./Vendor/Greeting?prop=Title", SRV).unwrap()[0].data.as_deref(), Some(&b"A greeting"[..]));
+        assert_eq!(
+            t.get("./Vendor/Greeting?prop=Title", SRV).unwrap()[0].data.as_deref(),
+            Some(&b"A greeting"[..])
+        );
         let s = t.get("./Vendor?list=Struct", SRV).unwrap();
         let uris: Vec<&str> = s.iter().map(|i| i.uri.as_str()).collect();
         // Secure and its child are not readable by srvA, so they are left out.
@@ -1024,13 +1029,8 @@ mod tests {
         t.replace("./Vendor/Greeting?prop=Name", SRV, text("Hello")).unwrap();
         assert!(t.node("./Vendor/Hello").is_some());
         assert_eq!(t.replace("./Vendor/Fixed?prop=Name", SRV, text("F")), Err(TreeError::NotAllowed));
-        assert_eq!(t.tstamp_example(), "20010711T163817Z");
-    }
-
-    impl Tree {
-        fn tstamp_example(&self) -> String {
-            tstamp(994_869_497)
-        }
+        // FACTS.md C.7's example time stamp.
+        assert_eq!(tstamp(994_869_497), "20010711T163817Z");
     }
 
     /// FACTS.md C.7: a new node gets an empty ACL; an interior node added without Replace on
@@ -1094,10 +1094,7 @@ mod tests {
         assert_eq!(NodeUri::parse("./").unwrap().path(), ".");
         assert_eq!(NodeUri::parse("DevInfo/Man").unwrap().path(), "./DevInfo/Man");
         assert_eq!(NodeUri::parse("./DevInfo/").unwrap().path(), "./DevInfo");
-        assert_eq!(
-            NodeUri::parse("./A?prop=ACL").unwrap().query,
-            Some(UriQuery::Prop("ACL".into()))
-        );
+        assert_eq!(NodeUri::parse("./A?prop=ACL").unwrap().query, Some(UriQuery::Prop("ACL".into())));
         assert_eq!(NodeUri::parse("./A?x=y"), Err(TreeError::NotSupported));
         assert_eq!(NodeUri::parse("./A//B"), Err(TreeError::BadRequest));
     }

@@ -16,8 +16,8 @@
 use bytes::Bytes;
 use omadm_protocol::auth::{self, Secret};
 use omadm_protocol::{
-    Alert, AlertCode, Command, Cred, Data, DmVersion, Encoding, Format, Item, ItemCommand, Limits,
-    Location, Meta, Results, Status, StatusCode, SyncBody, SyncHdr, SyncMl, decode_as, encode,
+    Alert, AlertCode, Command, Cred, Data, DmVersion, Encoding, Format, Item, ItemCommand, Limits, Location,
+    Meta, Results, Status, StatusCode, SyncBody, SyncHdr, SyncMl, decode_as, encode,
 };
 
 use super::http::HttpConn;
@@ -125,19 +125,21 @@ pub struct SessionKit {
 impl SessionKit {
     /// Templates for devices talking to `dm_url` (the server's `/dm` URI) in `encoding`.
     pub fn new(dm_url: &str, encoding: Encoding, expect_authority: Option<String>) -> SessionKit {
-        let pkg1 = Template::new(&encode(&package1(dm_url), encoding), &[
-            M_SESSION.as_bytes(),
-            M_DEVICE.as_bytes(),
-            M_CRED.as_bytes(),
-        ]);
+        let pkg1 = Template::new(
+            &encode(&package1(dm_url), encoding),
+            &[M_SESSION.as_bytes(), M_DEVICE.as_bytes(), M_CRED.as_bytes()],
+        );
         let refs = [N_MSGREF.to_string(), N_GETREF.to_string(), N_REPLREF.to_string()];
-        let pkg3 = Template::new(&encode(&package3(dm_url), encoding), &[
-            M_SESSION.as_bytes(),
-            M_DEVICE.as_bytes(),
-            refs[0].as_bytes(),
-            refs[1].as_bytes(),
-            refs[2].as_bytes(),
-        ]);
+        let pkg3 = Template::new(
+            &encode(&package3(dm_url), encoding),
+            &[
+                M_SESSION.as_bytes(),
+                M_DEVICE.as_bytes(),
+                refs[0].as_bytes(),
+                refs[1].as_bytes(),
+                refs[2].as_bytes(),
+            ],
+        );
         SessionKit {
             encoding,
             pkg1,
@@ -411,8 +413,11 @@ impl SessionKit {
         if !msg.body.is_final {
             return Err(Failure::Protocol("package 2 is not Final".into()));
         }
-        let resp_uri =
-            msg.hdr.resp_uri.as_deref().ok_or_else(|| Failure::Protocol("package 2 has no RespURI".into()))?;
+        let resp_uri = msg
+            .hdr
+            .resp_uri
+            .as_deref()
+            .ok_or_else(|| Failure::Protocol("package 2 has no RespURI".into()))?;
         let (authority, path) =
             split_url(resp_uri).ok_or_else(|| Failure::Protocol(format!("RespURI {resp_uri:?}")))?;
         if let Some(expected) = &self.expect_authority
@@ -439,7 +444,13 @@ impl SessionKit {
     }
 
     /// Render package 1 for `device_id` with its current nonce; bumps its session count.
-    pub fn render_pkg1(&self, device_id: &str, dev: &mut DevState, session_hex: &mut String, out: &mut Vec<u8>) {
+    pub fn render_pkg1(
+        &self,
+        device_id: &str,
+        dev: &mut DevState,
+        session_hex: &mut String,
+        out: &mut Vec<u8>,
+    ) {
         use std::fmt::Write;
         dev.sessions = dev.sessions.wrapping_add(1);
         session_hex.clear();
@@ -483,7 +494,7 @@ impl SessionKit {
         Ok(SessionOutcome {
             requests: 2,
             request_bytes: [sizes0, sizes1],
-            answers: record.then(|| (pkg2_body, resp.body)),
+            answers: record.then_some((pkg2_body, resp.body)),
         })
     }
 }

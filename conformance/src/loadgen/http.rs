@@ -40,7 +40,8 @@ impl HttpConn {
         HttpConn {
             addr,
             host: HeaderValue::from_str(authority).expect("authority is header text"),
-            bearer: token.map(|t| HeaderValue::from_str(&format!("Bearer {t}")).expect("token is header text")),
+            bearer: token
+                .map(|t| HeaderValue::from_str(&format!("Bearer {t}")).expect("token is header text")),
             sender: None,
             connects: 0,
         }

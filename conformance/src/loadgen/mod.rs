@@ -58,8 +58,8 @@ impl Target {
     /// `url` is `http://host:port` (a trailing `/` is ignored).
     pub fn new(url: &str, token: Option<String>) -> anyhow::Result<Target> {
         let url = url.trim_end_matches('/');
-        let (authority, path) =
-            dm::split_url(url).with_context(|| format!("{url:?}: the server URL must be http://host:port"))?;
+        let (authority, path) = dm::split_url(url)
+            .with_context(|| format!("{url:?}: the server URL must be http://host:port"))?;
         ensure!(path == "/", "{url:?}: give the server's base URL, without a path");
         let addr = authority
             .to_socket_addrs()
@@ -160,14 +160,20 @@ impl Fleet {
         let mut out = format!("omadm-loadgen-state 1 {}\n", self.len());
         for i in 0..self.len() {
             let s = self.state(i);
-            out.push_str(&format!("{} {} {}\n", Nonce::new(s.nonce).to_b64(), s.sessions, u8::from(s.queued)));
+            out.push_str(&format!(
+                "{} {} {}\n",
+                Nonce::new(s.nonce).to_b64(),
+                s.sessions,
+                u8::from(s.queued)
+            ));
         }
         std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Read a state file written by [`Fleet::save`].
     pub fn load(path: &Path) -> anyhow::Result<Fleet> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut lines = text.lines();
         let head = lines.next().unwrap_or_default();
         let n: usize = head
@@ -281,8 +287,20 @@ async fn enqueue_pair(conn: &mut HttpConn, device_id: &str) -> Result<(), Failur
 /// commands for every device that has none queued (the refill after a run). `concurrency`
 /// connections work in parallel.
 pub async fn setup(target: &Target, fleet: &Arc<Fleet>, concurrency: usize, register: bool) -> SetupReport {
+    setup_range(target, fleet, concurrency, register, 0..fleet.len()).await
+}
+
+/// [`setup`] for the devices in `range` only.
+pub async fn setup_range(
+    target: &Target,
+    fleet: &Arc<Fleet>,
+    concurrency: usize,
+    register: bool,
+    range: std::ops::Range<usize>,
+) -> SetupReport {
     let started = Instant::now();
-    let next = Arc::new(AtomicU64::new(0));
+    let end = range.end.min(fleet.len());
+    let next = Arc::new(AtomicU64::new(range.start as u64));
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
         let (target, fleet, next) = (target.clone(), fleet.clone(), next.clone());
@@ -292,7 +310,7 @@ pub async fn setup(target: &Target, fleet: &Arc<Fleet>, concurrency: usize, regi
             let nonce = Nonce::new(dm::INITIAL_NONCE.to_vec()).to_b64();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                if i >= fleet.len() {
+                if i >= end {
                     break;
                 }
                 let id = fleet.id(i);
@@ -404,6 +422,8 @@ pub struct RunStats {
     pub server_peak_rss_kib: Option<u64>,
     /// Connections opened (more than the workers means some broke).
     pub connects: u64,
+    /// The machine's 1-minute load average at the end (other work on the machine shows here).
+    pub load_avg: Option<f64>,
 }
 
 fn encoding_name(e: Encoding) -> &'static str {
@@ -568,6 +588,7 @@ async fn drive(target: &Target, fleet: &Arc<Fleet>, opts: &RunOptions, kit: Arc<
         }
     }
     stats.elapsed = started.elapsed();
+    stats.load_avg = sys::load_avg();
     stats.latencies_us.sort_unstable();
     stats.enqueue_latencies_us.sort_unstable();
     stats.canned = recorded.get().map(|(p2, p4)| Canned {

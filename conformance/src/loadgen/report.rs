@@ -69,13 +69,20 @@ impl RunStats {
             self.latency_text(),
             self.errors.total(),
         );
+        if let Some(l) = self.load_avg {
+            s.push_str(&format!(", load average {l:.1}"));
+        }
         if self.server_peak_rss_kib.is_some() {
             s.push_str(&format!(", server peak RSS {}", mib(self.server_peak_rss_kib)));
         }
         if self.cpu.is_some() {
             s.push_str(&format!("\n    CPU: {}", self.cpu_text()));
             if let Some(us) = self.server_cpu_per_session_us() {
-                s.push_str(&format!("; server{} CPU {:.0} µs/session", if self.label == "baseline" { " (baseline)" } else { "" }, us));
+                s.push_str(&format!(
+                    "; server{} CPU {:.0} µs/session",
+                    if self.label == "baseline" { " (baseline)" } else { "" },
+                    us
+                ));
             }
         }
         if self.enqueues > 0 {
@@ -87,7 +94,10 @@ impl RunStats {
             ));
         }
         if self.connects > self.concurrency as u64 {
-            s.push_str(&format!("\n    connections opened: {} for {} workers", self.connects, self.concurrency));
+            s.push_str(&format!(
+                "\n    connections opened: {} for {} workers",
+                self.connects, self.concurrency
+            ));
         }
         if let Some(c) = &self.canned {
             s.push_str(&format!(
@@ -109,7 +119,7 @@ impl RunStats {
 }
 
 /// The Markdown table header matching [`markdown_row`].
-pub const MARKDOWN_HEADER: &str = "| backend | encoding | C | sessions/s | messages/s | p50 / p95 / p99 ms | errors | server peak RSS | server CPU µs/session | baseline msgs/s | ratio DM : baseline |\n| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |";
+pub const MARKDOWN_HEADER: &str = "| backend | encoding | C | sessions/s | messages/s | p50 / p95 / p99 ms | errors | server peak RSS | server CPU µs/session | baseline msgs/s | ratio DM : baseline | load avg |\n| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |";
 
 /// One row: the DM run and its baseline.
 pub fn markdown_row(backend: &str, dm: &RunStats, baseline: Option<&RunStats>) -> String {
@@ -121,7 +131,7 @@ pub fn markdown_row(backend: &str, dm: &RunStats, baseline: Option<&RunStats>) -
         None => ("-".into(), "-".into()),
     };
     format!(
-        "| {backend} | {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {b} | {ratio} |",
+        "| {backend} | {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {b} | {ratio} | {} |",
         dm.encoding,
         dm.concurrency,
         dm.sessions_per_sec(),
@@ -130,6 +140,7 @@ pub fn markdown_row(backend: &str, dm: &RunStats, baseline: Option<&RunStats>) -
         dm.errors.total(),
         mib(dm.server_peak_rss_kib),
         dm.server_cpu_per_session_us().map_or("-".into(), |u| format!("{u:.0}")),
+        dm.load_avg.map_or("-".into(), |l| format!("{l:.1}")),
     )
 }
 

@@ -85,12 +85,19 @@ pub fn machine_jiffies() -> (u64, u64) {
     (total - idle, total)
 }
 
+/// The 1-minute load average (`/proc/loadavg`).
+pub fn load_avg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 /// The CPU model name and the number of CPUs this process may use.
 pub fn machine() -> (String, usize) {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
         })
         .unwrap_or_else(|| "unknown".into());
     (model, std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -159,10 +166,16 @@ pub struct SpawnedServer {
 impl SpawnedServer {
     /// Start `bin serve` on a free loopback port with `database_url` and the admin `token`,
     /// `RUST_LOG=rust_log`, and wait (up to 60 s) until it accepts connections.
-    pub fn start(bin: &Path, database_url: &str, token: &str, rust_log: &str) -> anyhow::Result<SpawnedServer> {
+    pub fn start(
+        bin: &Path,
+        database_url: &str,
+        token: &str,
+        rust_log: &str,
+    ) -> anyhow::Result<SpawnedServer> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let listen = format!("127.0.0.1:{port}");
-        let log = std::env::temp_dir().join(format!("omadm-loadgen-server-{}-{port}.log", std::process::id()));
+        let log =
+            std::env::temp_dir().join(format!("omadm-loadgen-server-{}-{port}.log", std::process::id()));
         let err = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
         let child = Command::new(bin)
             .args(["serve", "--listen", &listen, "--admin-token", token])

@@ -218,8 +218,9 @@ impl Subject {
         let v = if resp.body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&resp.body)
-                .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {}", String::from_utf8_lossy(&resp.body)))
+            serde_json::from_slice(&resp.body).unwrap_or_else(|e| {
+                panic!("{method} {path}: not JSON ({e}): {}", String::from_utf8_lossy(&resp.body))
+            })
         };
         (resp.status, v)
     }
@@ -273,7 +274,8 @@ impl Subject {
 
     /// The device as the server shows it.
     pub async fn device_view(&self, device_id: &str) -> Value {
-        let (status, v) = self.api("GET", &format!("/api/v1/devices/{}", encode_segment(device_id)), None).await;
+        let (status, v) =
+            self.api("GET", &format!("/api/v1/devices/{}", encode_segment(device_id)), None).await;
         assert_eq!(status, 200, "{v}");
         v
     }

@@ -187,6 +187,12 @@ impl StatusCode {
     pub const fn is_success(self) -> bool {
         matches!(self.code(), 200..=299)
     }
+
+    /// A 2xx that means the command took effect: not 214 (cancelled), 215 (not executed) or
+    /// 216 (rolled back), which are 2xx yet leave the device unchanged (FACTS.md C.3).
+    pub const fn took_effect(self) -> bool {
+        self.is_success() && !matches!(self.code(), 214..=216)
+    }
 }
 
 protocol_code! {
