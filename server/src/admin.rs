@@ -10,9 +10,10 @@
 //! data instead.
 
 use omadm_protocol::auth::{Nonce, md5_secret};
+use omadm_protocol::tree::{MgmtTree, NodeUri};
 use omadm_storage::{
     AuditEntry, ClientAuthType, CommandRecord, CommandSpec, CommandState, Device, GenericAlert,
-    InventoryItem, Millis, Op, ResultItem, SessionOutcome, SessionRecord, Store, StoreError,
+    InventoryItem, Millis, Op, ResultItem, SessionOutcome, SessionRecord, Store, StoreError, TreeNode,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -80,6 +81,14 @@ pub enum AdminError {
         /// The command id asked about.
         id: i64,
     },
+    /// The tree mirror of this device has no such node (HTTP 404).
+    #[error("node {uri} of device {device_id:?} is not in the tree mirror")]
+    NodeNotFound {
+        /// The device asked about.
+        device_id: String,
+        /// The node asked about.
+        uri: String,
+    },
     /// A device with this id exists already (HTTP 409).
     #[error("device {0:?} already exists")]
     DeviceExists(String),
@@ -93,7 +102,9 @@ impl AdminError {
     pub fn http_status(&self) -> u16 {
         match self {
             AdminError::Invalid(_) => 400,
-            AdminError::DeviceNotFound(_) | AdminError::CommandNotFound { .. } => 404,
+            AdminError::DeviceNotFound(_)
+            | AdminError::CommandNotFound { .. }
+            | AdminError::NodeNotFound { .. } => 404,
             AdminError::DeviceExists(_) => 409,
             AdminError::Storage(_) => 500,
         }
@@ -312,6 +323,13 @@ pub struct CommandView {
     pub results: Vec<ResultView>,
     /// Children of an Atomic / Sequence, in order.
     pub commands: Vec<CommandView>,
+    /// Why the command is held back instead of being sent (the mirrored ACLs or the DDF
+    /// forbid it); absent when it is not held. `POST .../force` sends it anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+    /// An operator forced it past the ACL and DDF checks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
     /// Enqueued at, Unix epoch milliseconds.
     pub created_at: Millis,
     /// Last state change, Unix epoch milliseconds.
@@ -362,6 +380,8 @@ impl From<&CommandRecord> for CommandView {
             status: c.status,
             results: c.results.iter().map(ResultView::from).collect(),
             commands: c.children.iter().map(CommandView::from).collect(),
+            held: c.held_reason.clone(),
+            forced: c.forced,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -634,6 +654,111 @@ pub async fn list_commands(
     };
     load_device(store, device_id).await?;
     Ok(store.list_commands(device_id, state, limit).await?.iter().map(CommandView::from).collect())
+}
+
+/// Force a held (or any queued) top-level command: it goes out in the device's next session
+/// without the mirrored-ACL and DDF checks. Audited as `command.force` with the reason it was
+/// held.
+pub async fn force_command(
+    store: &Store,
+    device_id: &str,
+    id: i64,
+    actor: &str,
+) -> Result<CommandView, AdminError> {
+    let now = now_millis();
+    let mut tx = store.begin().await?;
+    let Some(cmd) = tx.get_command(device_id, id).await? else {
+        drop(tx);
+        load_device(store, device_id).await?;
+        return Err(AdminError::CommandNotFound { device_id: device_id.to_owned(), id });
+    };
+    if cmd.parent_id.is_some() {
+        return Err(invalid(format!(
+            "command {id} is inside command {}: force that one",
+            cmd.parent_id.unwrap_or(0)
+        )));
+    }
+    if cmd.state != CommandState::Queued {
+        return Err(invalid(format!("command {id} is {}, not queued", cmd.state.as_str())));
+    }
+    tx.force_command(device_id, id, now).await?;
+    let detail = json!({ "id": id, "held": cmd.held_reason });
+    tx.audit(actor, "command.force", Some(device_id), &detail, now).await?;
+    tx.commit().await?;
+    get_command(store, device_id, id).await
+}
+
+/// One node of a device's tree mirror with its properties and the ACL in force on it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TreeNodeView {
+    /// The node as mirrored (`null` fields: not known).
+    #[serde(flatten)]
+    pub node: TreeNode,
+    /// The ACL in force: the node's own if not empty, else the nearest ancestor's that the
+    /// mirror knows; `null` when unknown.
+    pub effective_acl: Option<String>,
+    /// The node whose ACL is in force.
+    pub acl_source: Option<String>,
+}
+
+/// A device's mirrored tree, by URI.
+pub async fn tree(store: &Store, device_id: &str) -> Result<Vec<TreeNode>, AdminError> {
+    load_device(store, device_id).await?;
+    Ok(store.list_tree(device_id).await?)
+}
+
+/// A device's mirrored tree as a TNDS document (`application/vnd.syncml.dmtnds+xml`).
+pub async fn tree_tnds(store: &Store, device_id: &str) -> Result<Vec<u8>, AdminError> {
+    use omadm_protocol::tree::tnds::{FlatNode, NodeType, RtProperties};
+    let nodes = tree(store, device_id).await?;
+    let flat: Vec<FlatNode> = nodes
+        .iter()
+        .filter_map(|n| {
+            let uri = NodeUri::parse(&n.uri).ok()?;
+            let interior = n.format.as_deref() == Some("node");
+            let type_ =
+                n.mime_type.clone().map(|t| if interior { NodeType::DdfName(t) } else { NodeType::Mime(t) });
+            Some(FlatNode {
+                uri,
+                properties: RtProperties {
+                    acl: n.acl.clone(),
+                    format: n.format.as_deref().map(omadm_protocol::Format::parse),
+                    name: None,
+                    size: n.size.and_then(|s| u64::try_from(s).ok()),
+                    title: n.title.clone(),
+                    tstamp: n.tstamp.clone(),
+                    type_,
+                    ver_no: n.ver_no.and_then(|v| u16::try_from(v).ok()),
+                },
+                value: if interior { None } else { n.value.clone() },
+            })
+        })
+        .collect();
+    let tree =
+        MgmtTree::unflatten(&flat, None).map_err(|e| invalid(format!("the mirror is not a tree: {e}")))?;
+    Ok(tree.to_xml_pretty())
+}
+
+/// One mirrored node with the ACL in force on it. `uri` is normalised (`./A/B`).
+pub async fn tree_node(store: &Store, device_id: &str, uri: &str) -> Result<TreeNodeView, AdminError> {
+    let parsed = NodeUri::parse(uri).map_err(|e| invalid(format!("uri: {e}")))?;
+    load_device(store, device_id).await?;
+    let Some(node) = store.get_tree_node(device_id, parsed.as_str()).await? else {
+        return Err(AdminError::NodeNotFound { device_id: device_id.to_owned(), uri: parsed.to_string() });
+    };
+    let mut effective_acl = None;
+    let mut acl_source = None;
+    for a in parsed.ancestors() {
+        let n =
+            if a == parsed { Some(node.clone()) } else { store.get_tree_node(device_id, a.as_str()).await? };
+        let Some(acl) = n.and_then(|n| n.acl) else { break };
+        if !acl.is_empty() {
+            effective_acl = Some(acl);
+            acl_source = Some(a.to_string());
+            break;
+        }
+    }
+    Ok(TreeNodeView { node, effective_acl, acl_source })
 }
 
 /// Generic Alerts received, newest first, of one device (which must exist) or of all.

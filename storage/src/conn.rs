@@ -16,15 +16,20 @@ use sqlx::sqlite::SqliteConnection;
 use crate::error::{StoreError, classify};
 use crate::model::{
     AuditEntry, CommandRecord, CommandSpec, CommandState, Device, GenericAlert, InventoryItem, Millis,
-    ResultItem, SessionRecord,
+    ResultItem, SessionRecord, TreeNode,
 };
-use crate::rows::{AuditRow, CommandRow, DeviceRow, GenericAlertRow, InventoryRow, ResultRow, SessionRow};
+use crate::rows::{
+    AuditRow, CommandRow, DeviceRow, GenericAlertRow, InventoryRow, ResultRow, SessionRow, TreeNodeRow,
+};
 
 /// The most rows any list returns; larger `limit`s are clamped to it.
 pub const MAX_LIMIT: u32 = 1000;
 
 /// The most inventory items `list_inventory` returns for one device.
 pub const MAX_INVENTORY: u32 = 10_000;
+
+/// The most mirrored tree nodes `list_tree` returns for one device.
+pub const MAX_TREE_NODES: u32 = 50_000;
 
 /// The deepest nesting of Atomic/Sequence `enqueue_command` accepts (1 = no container).
 pub const MAX_COMMAND_DEPTH: usize = 8;
@@ -65,7 +70,8 @@ macro_rules! device_cols {
 macro_rules! command_cols {
     () => {
         "id, device_id, parent_id, position, op, target, source, data, format, mime_type, \
-         alert_code, texts, state, status, session_token, created_at, updated_at"
+         alert_code, texts, state, status, session_token, created_at, updated_at, held_reason, \
+         forced"
     };
 }
 
@@ -132,7 +138,7 @@ const TREE_LIST_STATE: TreeSql = tree_sql!(
 );
 const TREE_QUEUED: TreeSql = tree_sql!(
     "SELECT id FROM commands WHERE device_id = $1 AND parent_id IS NULL AND state = 'queued' \
-     ORDER BY id LIMIT $2"
+     AND held_reason IS NULL ORDER BY id LIMIT $2"
 );
 
 /// Load command trees with `$sql` (a [`TreeSql`]), binding the same arguments to both
@@ -525,6 +531,124 @@ impl Conn<'_> {
             .execute(&mut *c)
             .await?
             .rows_affected()))
+    }
+
+    pub(crate) async fn set_command_held(
+        &mut self,
+        id: i64,
+        reason: Option<&str>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE commands SET held_reason = $1, updated_at = $2 WHERE id = $3";
+        let done = on_conn!(self, c => sqlx::query(SQL)
+            .bind(reason)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        found(done, || format!("command {id}"))
+    }
+
+    pub(crate) async fn force_command(
+        &mut self,
+        device_id: &str,
+        id: i64,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE commands SET forced = TRUE, held_reason = NULL, updated_at = $1 \
+             WHERE device_id = $2 AND id = $3 AND parent_id IS NULL";
+        let done = on_conn!(self, c => sqlx::query(SQL)
+            .bind(now)
+            .bind(device_id)
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(done > 0)
+    }
+
+    // ---- tree mirror ----
+
+    pub(crate) async fn upsert_tree_nodes(
+        &mut self,
+        device_id: &str,
+        nodes: &[TreeNode],
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO tree_nodes (device_id, uri, value, format, mime_type, acl, \
+             title, size, tstamp, ver_no, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11) ON CONFLICT (device_id, uri) DO UPDATE SET \
+             value = COALESCE(excluded.value, tree_nodes.value), \
+             format = COALESCE(excluded.format, tree_nodes.format), \
+             mime_type = COALESCE(excluded.mime_type, tree_nodes.mime_type), \
+             acl = COALESCE(excluded.acl, tree_nodes.acl), \
+             title = COALESCE(excluded.title, tree_nodes.title), \
+             size = COALESCE(excluded.size, tree_nodes.size), \
+             tstamp = COALESCE(excluded.tstamp, tree_nodes.tstamp), \
+             ver_no = COALESCE(excluded.ver_no, tree_nodes.ver_no), \
+             updated_at = excluded.updated_at";
+        for n in nodes {
+            on_conn!(self, c => sqlx::query(SQL)
+                .bind(device_id)
+                .bind(&n.uri)
+                .bind(n.value.as_deref())
+                .bind(n.format.as_deref())
+                .bind(n.mime_type.as_deref())
+                .bind(n.acl.as_deref())
+                .bind(n.title.as_deref())
+                .bind(n.size)
+                .bind(n.tstamp.as_deref())
+                .bind(n.ver_no)
+                .bind(n.updated_at)
+                .execute(&mut *c)
+                .await
+                .map_err(|e| classify(e, || format!("device {device_id}")))?
+                .rows_affected());
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn delete_tree_subtree(
+        &mut self,
+        device_id: &str,
+        uri: &str,
+    ) -> Result<u64, StoreError> {
+        // The node, and every URI starting with `uri/` ('0' is the character after '/').
+        const SQL: &str = "DELETE FROM tree_nodes WHERE device_id = $1 AND \
+             (uri = $2 OR (uri > $3 AND uri < $4))";
+        let below = format!("{uri}/");
+        let end = format!("{uri}0");
+        Ok(on_conn!(self, c => sqlx::query(SQL)
+            .bind(device_id)
+            .bind(uri)
+            .bind(&below)
+            .bind(&end)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()))
+    }
+
+    pub(crate) async fn list_tree(&mut self, device_id: &str) -> Result<Vec<TreeNode>, StoreError> {
+        const SQL: &str = "SELECT uri, value, format, mime_type, acl, title, size, tstamp, ver_no, \
+             updated_at FROM tree_nodes WHERE device_id = $1 ORDER BY uri LIMIT $2";
+        let rows: Vec<TreeNodeRow> = on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(device_id)
+            .bind(i64::from(MAX_TREE_NODES))
+            .fetch_all(&mut *c)
+            .await?);
+        Ok(rows.into_iter().map(TreeNode::from).collect())
+    }
+
+    pub(crate) async fn get_tree_node(
+        &mut self,
+        device_id: &str,
+        uri: &str,
+    ) -> Result<Option<TreeNode>, StoreError> {
+        const SQL: &str = "SELECT uri, value, format, mime_type, acl, title, size, tstamp, ver_no, \
+             updated_at FROM tree_nodes WHERE device_id = $1 AND uri = $2";
+        let row: Option<TreeNodeRow> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(device_id).bind(uri).fetch_optional(&mut *c).await?);
+        Ok(row.map(TreeNode::from))
     }
 
     // ---- generic alerts ----

@@ -19,7 +19,7 @@ pub mod model;
 mod rows;
 mod store;
 
-pub use conn::{MAX_COMMAND_DEPTH, MAX_COMMAND_NODES, MAX_INVENTORY, MAX_LIMIT};
+pub use conn::{MAX_COMMAND_DEPTH, MAX_COMMAND_NODES, MAX_INVENTORY, MAX_LIMIT, MAX_TREE_NODES};
 pub use error::StoreError;
 pub use model::*;
 pub use store::{

@@ -245,9 +245,42 @@ pub struct CommandRecord {
     pub session_token: Option<String>,
     /// Child commands in order (Atomic/Sequence).
     pub children: Vec<CommandRecord>,
+    /// Why the command is held back instead of being sent (a mirrored ACL or the DDF refuses
+    /// it); held commands stay `queued` but are not sent until an operator forces them.
+    #[serde(default)]
+    pub held_reason: Option<String>,
+    /// An operator forced the command: it is sent without the ACL and DDF checks.
+    #[serde(default)]
+    pub forced: bool,
     /// When it was enqueued.
     pub created_at: Millis,
     /// When its state last changed.
+    pub updated_at: Millis,
+}
+
+/// One node of the server's mirror of a device's management tree: what the device told us
+/// (package 1 DevInfo, Results of Get, successful Add/Replace/Copy). `None`: not known.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeNode {
+    /// Node URI in normal form, e.g. `./DevInfo/Man`.
+    pub uri: String,
+    /// The leaf value as text (Base64 for binary), when read or written.
+    pub value: Option<String>,
+    /// Format property (`chr`, `int`, `node`, ...).
+    pub format: Option<String>,
+    /// Type property (MIME type, or the MO identifier of an interior node).
+    pub mime_type: Option<String>,
+    /// ACL property as the device reported it (`""`: inherits from its parent).
+    pub acl: Option<String>,
+    /// Title property.
+    pub title: Option<String>,
+    /// Size property (bytes of the value).
+    pub size: Option<i64>,
+    /// TStamp property (ISO 8601).
+    pub tstamp: Option<String>,
+    /// VerNo property.
+    pub ver_no: Option<i32>,
+    /// When the mirror last changed this node.
     pub updated_at: Millis,
 }
 

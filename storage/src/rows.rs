@@ -8,7 +8,7 @@
 use crate::error::StoreError;
 use crate::model::{
     AuditEntry, ClientAuthType, CommandRecord, CommandSpec, CommandState, Device, GenericAlert,
-    InventoryItem, Op, ResultItem, SessionOutcome, SessionRecord,
+    InventoryItem, Op, ResultItem, SessionOutcome, SessionRecord, TreeNode,
 };
 
 #[derive(sqlx::FromRow)]
@@ -83,6 +83,8 @@ pub(crate) struct CommandRow {
     session_token: Option<String>,
     created_at: i64,
     updated_at: i64,
+    held_reason: Option<String>,
+    forced: bool,
 }
 
 impl CommandRow {
@@ -123,6 +125,8 @@ impl CommandRow {
             results: Vec::new(),
             session_token: self.session_token,
             children: Vec::new(),
+            held_reason: self.held_reason,
+            forced: self.forced,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -247,4 +251,35 @@ impl TryFrom<AuditRow> for AuditEntry {
 fn corrupt(column: &str, key: &str, value: &str) -> StoreError {
     let shown: String = value.chars().take(40).collect();
     StoreError::Corrupt(format!("{column} of {key}: unknown value {shown:?}"))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TreeNodeRow {
+    uri: String,
+    value: Option<String>,
+    format: Option<String>,
+    mime_type: Option<String>,
+    acl: Option<String>,
+    title: Option<String>,
+    size: Option<i64>,
+    tstamp: Option<String>,
+    ver_no: Option<i32>,
+    updated_at: i64,
+}
+
+impl From<TreeNodeRow> for TreeNode {
+    fn from(r: TreeNodeRow) -> Self {
+        TreeNode {
+            uri: r.uri,
+            value: r.value,
+            format: r.format,
+            mime_type: r.mime_type,
+            acl: r.acl,
+            title: r.title,
+            size: r.size,
+            tstamp: r.tstamp,
+            ver_no: r.ver_no,
+            updated_at: r.updated_at,
+        }
+    }
 }

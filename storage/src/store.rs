@@ -14,7 +14,7 @@ use crate::conn::Conn;
 use crate::error::StoreError;
 use crate::model::{
     AuditEntry, CommandRecord, CommandSpec, CommandState, Device, GenericAlert, InventoryItem, Millis,
-    ResultItem, SessionRecord,
+    ResultItem, SessionRecord, TreeNode,
 };
 
 /// How long SQLite waits for another writer's lock before failing with "database is locked".
@@ -385,6 +385,31 @@ api! {
     /// token cleared), so that a session that timed out or broke loses nothing. Returns how
     /// many rows changed.
     write fn requeue_sent(session_token: &str, now: Millis) -> u64;
+
+    /// Hold a queued command back with `reason` (it is no longer returned by
+    /// [`next_queued`](Tx::next_queued)), or release it with `None`. `NotFound` if the
+    /// command does not exist.
+    write fn set_command_held(id: i64, reason: Option<&str>, now: Millis) -> ();
+
+    /// An operator's override: the top-level command `id` of `device_id` is released (no
+    /// longer held) and will be sent without the ACL and DDF checks. `false` if there is no
+    /// such top-level command.
+    write fn force_command(device_id: &str, id: i64, now: Millis) -> bool;
+
+    /// Insert or merge mirrored tree nodes by `(device_id, uri)`: each field that is `Some`
+    /// replaces the stored one, `None` keeps it. `NotFound` if the device does not exist.
+    write fn upsert_tree_nodes(device_id: &str, nodes: &[TreeNode]) -> ();
+
+    /// Remove a mirrored node and everything below it (`uri` and `uri/...`); returns how many
+    /// nodes went.
+    write fn delete_tree_subtree(device_id: &str, uri: &str) -> u64;
+
+    /// A device's mirrored tree ordered by URI (byte order; at most
+    /// [`MAX_TREE_NODES`](crate::MAX_TREE_NODES) nodes).
+    read fn list_tree(device_id: &str) -> Vec<TreeNode>;
+
+    /// One mirrored node.
+    read fn get_tree_node(device_id: &str, uri: &str) -> Option<TreeNode>;
 
     /// Store a received Generic Alert (its `id` is ignored); returns the new id.
     /// `NotFound` if the device does not exist.

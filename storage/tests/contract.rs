@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use omadm_storage::{
     AuditEntry, ClientAuthType, CommandRecord, CommandSpec, CommandState, Device, GenericAlert,
-    InventoryItem, MAX_LIMIT, Op, ResultItem, SessionOutcome, SessionRecord, Store, StoreError,
+    InventoryItem, MAX_LIMIT, Op, ResultItem, SessionOutcome, SessionRecord, Store, StoreError, TreeNode,
 };
 use serde_json::json;
 use sqlx::Connection;
@@ -232,6 +232,8 @@ contract!(
     concurrent_writers,
     corrupt_data_is_an_error,
     errors_hide_secrets,
+    tree_mirror,
+    held_and_forced_commands,
 );
 
 /// Run raw SQL (to inspect or damage the database behind the API).
@@ -1103,6 +1105,89 @@ async fn postgres_reports_its_backend() {
     assert_eq!(store.backend_name(), "postgres");
     assert!(matches!(store, Store::Postgres(_)));
     cleanup(store, c).await;
+}
+
+fn tnode(uri: &str, value: Option<&str>, acl: Option<&str>, at: i64) -> TreeNode {
+    TreeNode {
+        uri: uri.into(),
+        value: value.map(Into::into),
+        acl: acl.map(Into::into),
+        updated_at: at,
+        ..TreeNode::default()
+    }
+}
+
+async fn tree_mirror(s: Store) {
+    s.create_device(&device("a")).await.unwrap();
+    s.create_device(&device("b")).await.unwrap();
+    let nodes = [
+        TreeNode { format: Some("node".into()), ..tnode("./Vendor", None, Some("Get=*"), 1) },
+        tnode("./Vendor/A", Some("1"), None, 1),
+        tnode("./Vendor/A/x", Some("2"), None, 1),
+        tnode("./Vendor/AB", Some("3"), None, 1),
+        tnode("./Vendor0", Some("4"), None, 1),
+        TreeNode { size: Some(5), ver_no: Some(7), ..tnode(".", None, None, 1) },
+    ];
+    s.upsert_tree_nodes("a", &nodes).await.unwrap();
+    s.upsert_tree_nodes("b", &[tnode("./Vendor/A", Some("b"), None, 1)]).await.unwrap();
+    let uris = |v: Vec<TreeNode>| v.into_iter().map(|n| n.uri).collect::<Vec<_>>();
+    assert_eq!(
+        uris(s.list_tree("a").await.unwrap()),
+        [".", "./Vendor", "./Vendor/A", "./Vendor/A/x", "./Vendor/AB", "./Vendor0"]
+    );
+    let root = s.get_tree_node("a", ".").await.unwrap().unwrap();
+    assert_eq!((root.size, root.ver_no), (Some(5), Some(7)));
+
+    // Merge: what is known stays unless replaced.
+    s.upsert_tree_nodes(
+        "a",
+        &[tnode("./Vendor", None, None, 2), tnode("./Vendor/A", Some("9"), Some(""), 2)],
+    )
+    .await
+    .unwrap();
+    let v = s.get_tree_node("a", "./Vendor").await.unwrap().unwrap();
+    assert_eq!((v.acl.as_deref(), v.format.as_deref(), v.updated_at), (Some("Get=*"), Some("node"), 2));
+    let a = s.get_tree_node("a", "./Vendor/A").await.unwrap().unwrap();
+    assert_eq!((a.value.as_deref(), a.acl.as_deref()), (Some("9"), Some("")));
+
+    // A subtree goes whole; siblings sharing the prefix and other devices stay.
+    assert_eq!(s.delete_tree_subtree("a", "./Vendor/A").await.unwrap(), 2);
+    assert_eq!(uris(s.list_tree("a").await.unwrap()), [".", "./Vendor", "./Vendor/AB", "./Vendor0"]);
+    assert_eq!(s.list_tree("b").await.unwrap().len(), 1);
+    assert_eq!(s.delete_tree_subtree("a", ".").await.unwrap(), 4);
+    assert!(s.list_tree("a").await.unwrap().is_empty());
+    assert!(s.get_tree_node("a", "./Vendor").await.unwrap().is_none());
+
+    assert!(matches!(
+        s.upsert_tree_nodes("nope", &[tnode("./X", None, None, 1)]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The mirror goes with its device.
+    assert!(s.delete_device("b").await.unwrap());
+    assert!(s.list_tree("b").await.unwrap().is_empty());
+}
+
+async fn held_and_forced_commands(s: Store) {
+    s.create_device(&device("a")).await.unwrap();
+    let c1 = s.enqueue_command("a", &leaf(Op::Replace, "./DevInfo/Man"), 1).await.unwrap();
+    let c2 = s.enqueue_command("a", &leaf(Op::Get, "./X"), 2).await.unwrap();
+    s.set_command_held(c1, Some("the DDF does not allow Replace"), 3).await.unwrap();
+    let q = s.next_queued("a", 10).await.unwrap();
+    assert_eq!(q.iter().map(|c| c.id).collect::<Vec<_>>(), [c2], "held commands are not sent");
+    let rec = s.get_command("a", c1).await.unwrap().unwrap();
+    assert_eq!(rec.state, CommandState::Queued);
+    assert_eq!(rec.held_reason.as_deref(), Some("the DDF does not allow Replace"));
+    assert!(!rec.forced);
+
+    assert!(!s.force_command("b", c1, 4).await.unwrap(), "another device's command");
+    assert!(!s.force_command("a", 999_999, 4).await.unwrap());
+    assert!(s.force_command("a", c1, 4).await.unwrap());
+    let rec = s.get_command("a", c1).await.unwrap().unwrap();
+    assert_eq!((rec.held_reason, rec.forced), (None, true));
+    let q = s.next_queued("a", 10).await.unwrap();
+    assert_eq!(q.iter().map(|c| c.id).collect::<Vec<_>>(), [c1, c2]);
+    assert!(q[0].forced);
+    assert!(matches!(s.set_command_held(999_999, None, 5).await, Err(StoreError::NotFound(_))));
 }
 
 fn migration_dir(backend: &str) -> PathBuf {

@@ -76,6 +76,9 @@ pub fn route_table() -> Vec<Route> {
         route(M::POST, "/api/v1/devices/{device_id}/commands", enqueue_command),
         route(M::GET, "/api/v1/devices/{device_id}/commands", list_commands),
         route(M::GET, "/api/v1/devices/{device_id}/commands/{id}", get_command),
+        route(M::POST, "/api/v1/devices/{device_id}/commands/{id}/force", force_command),
+        route(M::GET, "/api/v1/devices/{device_id}/tree", tree),
+        route(M::GET, "/api/v1/devices/{device_id}/tree/node", tree_node),
         route(M::GET, "/api/v1/alerts", generic_alerts),
         route(M::GET, "/api/v1/audit", audit_log),
     ]
@@ -279,6 +282,63 @@ async fn get_command(
         ApiError::new(StatusCode::BAD_REQUEST, format!("command id {id:?} is not an integer"))
     })?;
     Ok(Json(admin::get_command(&app.store, &device_id, id).await?).into_response())
+}
+
+/// `POST /api/v1/devices/{device_id}/commands/{id}/force` → the command, no longer held.
+async fn force_command(
+    State(app): State<App>,
+    ApiPath((device_id, id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("command id {id:?} is not an integer"))
+    })?;
+    Ok(Json(admin::force_command(&app.store, &device_id, id, ACTOR).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TreeQuery {
+    format: Option<String>,
+}
+
+/// `GET /api/v1/devices/{device_id}/tree[?format=tnds]` → `{"device_id", "nodes": [...]}`, or
+/// the mirror as a TNDS document.
+async fn tree(
+    State(app): State<App>,
+    ApiPath(device_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<TreeQuery>,
+) -> ApiResult<Response> {
+    match q.format.as_deref() {
+        None | Some("json") => {
+            let nodes = admin::tree(&app.store, &device_id).await?;
+            Ok(Json(json!({ "device_id": device_id, "nodes": nodes })).into_response())
+        }
+        Some("tnds") => {
+            let xml = admin::tree_tnds(&app.store, &device_id).await?;
+            Ok(([(axum::http::header::CONTENT_TYPE, omadm_protocol::tree::tnds::CONTENT_TYPE_XML)], xml)
+                .into_response())
+        }
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("format: {:?} is not one of json, tnds", other.chars().take(20).collect::<String>()),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeQuery {
+    uri: String,
+}
+
+/// `GET /api/v1/devices/{device_id}/tree/node?uri=./DevInfo/Man` → the node, its properties
+/// and the ACL in force.
+async fn tree_node(
+    State(app): State<App>,
+    ApiPath(device_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<NodeQuery>,
+) -> ApiResult<Response> {
+    Ok(Json(admin::tree_node(&app.store, &device_id, &q.uri).await?).into_response())
 }
 
 #[derive(Deserialize)]

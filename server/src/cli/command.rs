@@ -70,6 +70,13 @@ enum CommandCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Send a held command anyway (operator override of the mirrored-ACL and DDF checks).
+    Force {
+        /// Device id.
+        device_id: String,
+        /// Command id (top-level).
+        id: i64,
+    },
     /// List a device's commands, newest first.
     #[command(alias = "ls")]
     List {
@@ -136,6 +143,10 @@ async fn execute(store: &Store, command: CommandCommand) -> anyhow::Result<()> {
             }
             print_tree(&cmd, 0);
         }
+        CommandCommand::Force { device_id, id } => {
+            let cmd = admin::force_command(store, &device_id, id, ACTOR).await?;
+            print_tree(&cmd, 0);
+        }
         CommandCommand::List { device_id, state, limit, json } => {
             let cmds = admin::list_commands(store, &device_id, state.as_deref(), Some(limit)).await?;
             if json {
@@ -195,6 +206,9 @@ fn print_tree(c: &CommandView, depth: usize) {
     }
     let status = c.status.map_or(String::new(), |s| format!(" (status {s})"));
     println!("{line}  [{}{status}]", c.state.as_str());
+    if let Some(reason) = &c.held {
+        println!("{pad}    held: {}", clean(reason));
+    }
     for r in &c.results {
         let format = r.format.as_deref().map_or(String::new(), |f| format!(" ({})", clean(f)));
         println!("{pad}    {}{format} = {}", clean(&r.source), clean(&shorten(&r.data, 200)));

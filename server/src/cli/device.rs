@@ -120,6 +120,14 @@ enum DeviceCommand {
         /// Device id.
         device_id: String,
     },
+    /// Show the server's mirror of the device's management tree (nodes, values, ACLs).
+    Tree {
+        /// Device id.
+        device_id: String,
+        /// Print it as a TNDS document (application/vnd.syncml.dmtnds+xml).
+        #[arg(long)]
+        tnds: bool,
+    },
     /// List a device's DM sessions, newest first.
     Sessions {
         /// Device id.
@@ -237,6 +245,25 @@ async fn execute(store: &Store, config: &Config, command: DeviceCommand, json: b
             } else {
                 println!("deleted device {}", clean(&device_id));
             }
+        }
+        DeviceCommand::Tree { device_id, tnds } => {
+            if tnds {
+                let xml = admin::tree_tnds(store, &device_id).await?;
+                println!("{}", String::from_utf8_lossy(&xml));
+                return Ok(());
+            }
+            let nodes = admin::tree(store, &device_id).await?;
+            if json {
+                return print_json(&nodes);
+            }
+            let opt = |v: &Option<String>| v.as_deref().map_or("-".to_owned(), |x| clean(&shorten(x, 60)));
+            let rows = nodes
+                .iter()
+                .map(|n| {
+                    vec![clean(&n.uri), opt(&n.format), opt(&n.value), opt(&n.acl), fmt_time(n.updated_at)]
+                })
+                .collect();
+            print_table(&["URI", "FORMAT", "VALUE", "ACL", "UPDATED"], rows);
         }
         DeviceCommand::Sessions { device_id, limit } => {
             let sessions = admin::sessions(store, &device_id, Some(limit)).await?;

@@ -8,6 +8,7 @@ use omadm_protocol::{
 };
 use omadm_storage::{CommandRecord, CommandState, Op, SessionOutcome};
 
+use super::mirror::{Checker, MirrorOp};
 use super::state::{OutgoingObject, Phase, Sent};
 use super::{Effect, Output, Response, Session, auth};
 
@@ -62,6 +63,11 @@ impl Session<'_> {
             outcome = SessionOutcome::Active;
         } else {
             sent_any |= self.send_commands(&mut resp, queued);
+            if self.resend {
+                // Keep the package open: the device asks for the next message, which carries
+                // the re-queued commands under the new credentials.
+                self.state.package_open = true;
+            }
             if self.state.package_open {
                 outcome = SessionOutcome::Active;
             } else if sent_any {
@@ -117,7 +123,15 @@ impl Session<'_> {
 
         let mut added = false;
         let mut ids = Vec::new();
+        let checker = Checker::new(self.state.version, &self.device.server_id, self.input.tree);
         for rec in queued {
+            // What the mirrored ACLs or the DDF forbid is held back, unless an operator forced it.
+            if !rec.forced
+                && let Err(reason) = checker.check(rec)
+            {
+                self.effects.push(Effect::CommandHeld { id: rec.id, reason });
+                continue;
+            }
             let cmd_id = next_id(resp);
             let mut sent = Vec::new();
             let cmd = to_protocol(rec, cmd_id, msg_id, self.state.version, &mut sent);
@@ -187,8 +201,27 @@ impl Session<'_> {
         let command_id = lo.command_id;
         let op = lo.op;
         lo.offset = end;
+        // The last chunk's Status says whether the whole object was accepted.
+        let mirror = (!more).then(|| MirrorOp {
+            op,
+            target: lo.target.clone(),
+            source: None,
+            data: Some(lo.data.clone()),
+            format: lo.format.clone(),
+            mime_type: lo.mime_type.clone(),
+        });
         resp.body.commands.push(cmd);
-        self.state.sent.push(Sent { msg_id, cmd_id, command_id, op, chunk: more, answered: false });
+        self.state.sent.push(Sent {
+            msg_id,
+            cmd_id,
+            command_id,
+            op,
+            chunk: more,
+            answered: false,
+            mirror,
+            atomic: None,
+            code: None,
+        });
         if more {
             self.state.package_open = true;
         } else {
@@ -261,7 +294,7 @@ fn to_protocol(
     sent: &mut Vec<Sent>,
 ) -> Command {
     let mut next = cmd_id;
-    build(rec, &mut next, msg_id, version, sent)
+    build(rec, &mut next, msg_id, version, None, sent)
 }
 
 /// The Correlator of an Exec: the command's id, echoed by the Generic Alert that reports an
@@ -276,13 +309,26 @@ fn build(
     next: &mut u32,
     msg_id: u32,
     version: DmVersion,
+    atomic: Option<u32>,
     sent: &mut Vec<Sent>,
 ) -> Command {
     let cmd_id = *next;
     *next += 1;
     let spec = &rec.spec;
     let op = spec.op.unwrap_or(Op::Get);
-    sent.push(Sent { msg_id, cmd_id, command_id: rec.id, op, chunk: false, answered: false });
+    sent.push(Sent {
+        msg_id,
+        cmd_id,
+        command_id: rec.id,
+        op,
+        chunk: false,
+        answered: false,
+        mirror: MirrorOp::of(rec),
+        atomic,
+        code: None,
+    });
+    // Children of an Atomic (at any depth) belong to the outermost Atomic.
+    let inner = atomic.or((op == Op::Atomic).then_some(cmd_id));
     let meta = (spec.format.is_some() || spec.mime_type.is_some()).then(|| Meta {
         format: spec.format.as_deref().map(Format::parse),
         type_: spec.mime_type.clone(),
@@ -320,7 +366,8 @@ fn build(
                 .collect(),
         }),
         Op::Atomic | Op::Sequence => {
-            let commands = rec.children.iter().map(|c| build(c, next, msg_id, version, sent)).collect();
+            let commands =
+                rec.children.iter().map(|c| build(c, next, msg_id, version, inner, sent)).collect();
             let c = Container { cmd_id, no_resp: false, meta: None, commands };
             if op == Op::Atomic { Command::Atomic(c) } else { Command::Sequence(c) }
         }

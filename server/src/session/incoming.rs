@@ -5,8 +5,9 @@
 
 use omadm_protocol::auth::Nonce;
 use omadm_protocol::{AlertCode, Command, Data, Format, Item, Location, Meta, Results, Status, StatusCode};
-use omadm_storage::{CommandState, GenericAlert, InventoryItem, Op, ResultItem};
+use omadm_storage::{CommandState, GenericAlert, InventoryItem, Op, ResultItem, TreeNode};
 
+use super::mirror;
 use super::state::IncomingObject;
 use super::{Effect, Session};
 
@@ -125,6 +126,28 @@ impl Session<'_> {
                 if !items.is_empty() {
                     self.effects.push(Effect::Inventory(items));
                 }
+                let nodes: Vec<TreeNode> = r
+                    .items
+                    .iter()
+                    .filter_map(|i| {
+                        let uri = item_uri(i)?;
+                        let format = meta_format(i, r.meta.as_ref());
+                        let mime = meta_type(i, r.meta.as_ref());
+                        Some(mirror::reported(
+                            uri,
+                            format.as_deref(),
+                            mime.as_deref(),
+                            i.data.as_ref(),
+                            &data_text(i),
+                            None,
+                            self.input.now,
+                        ))
+                    })
+                    .flatten()
+                    .collect();
+                if !nodes.is_empty() {
+                    self.effects.push(Effect::TreeUpsert(nodes));
+                }
                 self.answer(c, StatusCode::Ok);
             }
             Command::Unsupported(_) => self.answer(c, StatusCode::OptionalFeatureNotSupported),
@@ -140,23 +163,37 @@ impl Session<'_> {
             return self.status_of_our_header(s, msg_ref);
         }
         let Some(cmd_ref) = s.cmd_ref else { return };
-        let Some(sent) =
-            self.state.sent.iter_mut().find(|x| x.msg_id == msg_ref && x.cmd_id == cmd_ref && !x.answered)
+        let Some(index) =
+            self.state.sent.iter().position(|x| x.msg_id == msg_ref && x.cmd_id == cmd_ref && !x.answered)
         else {
             // A Status for a command never sent changes nothing.
             return;
         };
+        let sent = &mut self.state.sent[index];
         let (id, chunk) = (sent.command_id, sent.chunk);
         if chunk && s.data == StatusCode::ChunkedItemAccepted {
             sent.answered = true;
             return;
         }
         sent.answered = true;
+        if matches!(s.data, StatusCode::InvalidCredentials | StatusCode::MissingCredentials)
+            && self.device.server_secret.is_some()
+            && !self.state.server_authenticated
+        {
+            // Refused because the device did not accept our Cred: not executed, so it goes
+            // back to the queue and out again with the new credentials (libdmclient answers
+            // every command of such a message with the SyncHdr's code).
+            self.resend = true;
+            self.effects.push(Effect::CommandStatus { id, state: CommandState::Queued, status: None });
+            return;
+        }
+        sent.code = Some(s.data.code());
         if chunk {
             // A non-final chunk refused: the object is abandoned.
             self.state.outgoing = None;
         }
-        let ok = s.data.is_success();
+        let ok = s.data.took_effect();
+        self.mirror_status(index);
         self.effects.push(Effect::CommandStatus {
             id,
             state: if ok { CommandState::Done } else { CommandState::Failed },
@@ -176,6 +213,57 @@ impl Session<'_> {
                 .collect();
             self.effects.push(Effect::Results { id, items });
         }
+    }
+
+    /// A Status arrived for `state.sent[index]`: mirror what the device accepted. Inside an
+    /// Atomic, nothing counts until every member and the Atomic itself are answered, and then
+    /// only if the Atomic succeeded.
+    fn mirror_status(&mut self, index: usize) {
+        let sent = &self.state.sent[index];
+        let group = match (sent.atomic, sent.op) {
+            (Some(a), _) => Some(a),
+            (None, Op::Atomic) => Some(sent.cmd_id),
+            _ => None,
+        };
+        let msg_id = sent.msg_id;
+        let members: Vec<&super::state::Sent> = match group {
+            None => vec![sent],
+            Some(a) => {
+                let members: Vec<_> = self
+                    .state
+                    .sent
+                    .iter()
+                    .filter(|x| x.msg_id == msg_id && (x.cmd_id == a || x.atomic == Some(a)))
+                    .collect();
+                if members.iter().any(|x| !x.answered) {
+                    return;
+                }
+                let atomic_ok = members
+                    .iter()
+                    .find(|x| x.cmd_id == a)
+                    .is_some_and(|x| x.code.is_some_and(|c| (200..300).contains(&c)));
+                if !atomic_ok {
+                    return;
+                }
+                members
+            }
+        };
+        let now = self.input.now;
+        let mut effects = Vec::new();
+        for m in members {
+            let Some(op) = m.mirror.as_ref().filter(|_| m.code.is_some_and(|c| (200..300).contains(&c)))
+            else {
+                continue;
+            };
+            for change in mirror::accepted(op, self.input.tree, now) {
+                effects.push(match change {
+                    mirror::Change::Upsert(nodes) => Effect::TreeUpsert(nodes),
+                    mirror::Change::Delete(uri) => Effect::TreeDelete(uri),
+                });
+            }
+        }
+        self.effects
+            .extend(effects.into_iter().filter(|e| !matches!(e, Effect::TreeUpsert(n) if n.is_empty())));
     }
 
     /// The device's verdict on our credentials (FACTS.md D.3).
@@ -235,15 +323,17 @@ impl Session<'_> {
     /// Results for a Get, possibly a chunk of a large object.
     fn results(&mut self, r: &Results) {
         let msg_ref = r.msg_ref.unwrap_or(self.state.last_out_msg_id);
-        let Some(id) = self
+        let Some((id, get_target)) = self
             .state
             .sent
             .iter()
             .find(|x| x.msg_id == msg_ref && x.cmd_id == r.cmd_ref && x.op == Op::Get)
-            .map(|x| x.command_id)
+            .map(|x| (x.command_id, x.mirror.as_ref().map(|m| m.target.clone())))
         else {
             return;
         };
+        let now = self.input.now;
+        let mut nodes: Vec<TreeNode> = Vec::new();
         let mut done = Vec::new();
         for item in &r.items {
             let source = item_uri(item).unwrap_or("").to_owned();
@@ -285,6 +375,15 @@ impl Session<'_> {
                     });
                     continue;
                 }
+                nodes.extend(mirror::reported(
+                    &inc.source,
+                    inc.format.as_deref(),
+                    inc.mime_type.as_deref(),
+                    None,
+                    &inc.data,
+                    get_target.as_deref(),
+                    now,
+                ));
                 done.push(ResultItem {
                     source: inc.source,
                     format: inc.format,
@@ -292,13 +391,22 @@ impl Session<'_> {
                     data: inc.data,
                 });
             } else {
-                done.push(ResultItem {
-                    source,
-                    format: meta_format(item, r.meta.as_ref()),
-                    mime_type: meta_type(item, r.meta.as_ref()),
-                    data: chunk_data,
-                });
+                let format = meta_format(item, r.meta.as_ref());
+                let mime_type = meta_type(item, r.meta.as_ref());
+                nodes.extend(mirror::reported(
+                    &source,
+                    format.as_deref(),
+                    mime_type.as_deref(),
+                    item.data.as_ref(),
+                    &chunk_data,
+                    get_target.as_deref(),
+                    now,
+                ));
+                done.push(ResultItem { source, format, mime_type, data: chunk_data });
             }
+        }
+        if !nodes.is_empty() {
+            self.effects.push(Effect::TreeUpsert(nodes));
         }
         if done.is_empty() {
             return;

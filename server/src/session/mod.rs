@@ -10,6 +10,7 @@
 pub mod auth;
 mod build;
 mod incoming;
+pub mod mirror;
 pub mod state;
 
 use omadm_protocol::auth::Nonce;
@@ -18,7 +19,7 @@ use omadm_protocol::{
 };
 use omadm_storage::{
     ClientAuthType, CommandRecord, CommandState, Device, GenericAlert, InventoryItem, Millis, ResultItem,
-    SessionOutcome,
+    SessionOutcome, TreeNode,
 };
 
 pub use state::{Phase, SessionState};
@@ -65,6 +66,9 @@ pub struct Input<'a> {
     pub server_uri: &'a str,
     /// Now.
     pub now: Millis,
+    /// The device's mirrored tree (at least the nodes with an ACL or a Format), for the ACL
+    /// checks of queued commands and for Copy; may be empty when nothing is queued or sent.
+    pub tree: &'a [TreeNode],
 }
 
 /// A change to store, in the same transaction as the session state.
@@ -86,6 +90,12 @@ pub enum Effect {
     Results { id: i64, items: Vec<ResultItem> },
     /// A Generic Alert (or client event) to keep.
     GenericAlert(GenericAlert),
+    /// Nodes the device told us about: insert or merge into the tree mirror.
+    TreeUpsert(Vec<TreeNode>),
+    /// A node (and its subtree) the device deleted.
+    TreeDelete(String),
+    /// A queued command the mirrored ACLs or the DDF forbid: held back, not sent.
+    CommandHeld { id: i64, reason: String },
 }
 
 /// What to answer.
@@ -209,6 +219,9 @@ struct Session<'a> {
     next_requested: bool,
     /// The device aborted (Alert 1223).
     aborted: bool,
+    /// Commands refused only because the device refused our credentials: re-queued, to be
+    /// sent again in this session once the new credentials are accepted.
+    resend: bool,
     /// A large object is arriving: the device's package goes on.
     receiving_chunks: bool,
     /// The server nonce as known now (a Chal in this message may have changed it).
@@ -236,6 +249,7 @@ impl<'a> Session<'a> {
             hdr_chal: None,
             next_requested: false,
             aborted: false,
+            resend: false,
             receiving_chunks: false,
             server_nonce: device.server_nonce.clone(),
             failed: false,

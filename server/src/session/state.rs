@@ -5,6 +5,8 @@ use omadm_protocol::DmVersion;
 use omadm_storage::Op;
 use serde::{Deserialize, Serialize};
 
+use super::mirror::MirrorOp;
+
 /// Where the session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +34,16 @@ pub struct Sent {
     pub chunk: bool,
     /// A final Status has arrived.
     pub answered: bool,
+    /// What the command changes in the tree mirror once accepted (or, for a Get, its target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<MirrorOp>,
+    /// The CmdID of the outermost Atomic it is part of (same message): its changes count only
+    /// if that Atomic succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atomic: Option<u32>,
+    /// The Status code received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
 }
 
 /// A large object we are sending in chunks (OMA-TS-DM_Protocol-V1_2 §6.2; FACTS.md C.6).

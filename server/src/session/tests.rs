@@ -57,6 +57,8 @@ fn queued_get(id: i64) -> CommandRecord {
         results: vec![],
         session_token: None,
         children: vec![],
+        held_reason: None,
+        forced: false,
         created_at: 0,
         updated_at: 0,
     }
@@ -72,6 +74,7 @@ fn run(state: &mut SessionState, d: &Device, q: &[CommandRecord], msg: &SyncMl) 
         resp_uri: "http://s/dm?s=t",
         server_uri: "http://s/dm",
         now: 1000,
+        tree: &[],
     };
     let mut n = 0u8;
     handle(&EngineConfig::default(), state, d, q, &input, &mut || {
