@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use omadm_protocol::auth::{self, Nonce};
-use omadm_protocol::{Command, Encoding, Limits, StatusCode, SyncMl, decode_as, encode};
+use omadm_protocol::{Command, Encoding, Limits, SyncMl, decode_as, encode};
 use omadm_server::app::{App, now_millis};
 use omadm_server::config::Overrides;
 use omadm_storage::{ClientAuthType, CommandSpec, CommandState, Device, Op, SessionOutcome, Store};
@@ -1034,7 +1034,6 @@ fn check_answer(expect: &Expect, answer: &Answer, first: Option<&[u8]>) -> Resul
     if expect.same_answer_as_first && Some(answer.body.as_slice()) != first {
         return Err("the answer differs from the answer to the first send".into());
     }
-    let _ = StatusCode::Ok;
     Ok(())
 }
 
@@ -1048,7 +1047,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("odd hex {s:?}"));
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string())).collect()

@@ -56,25 +56,49 @@ async fn acl_denial_is_425_and_recorded_failed() {
     s.stop().await;
 }
 
-/// FACTS.md C.7, J: DevInfo and DevDetail grant only Get: Replace, Add and Delete are 425,
-/// while Get works.
+/// FACTS.md C.7, J: DevInfo and DevDetail grant only Get. The server knows it from the
+/// standard DDFs and holds Replace, Add and Delete back with a reason instead of sending them;
+/// forced by an operator, they reach the device, which refuses them with 425.
 #[tokio::test]
 async fn read_only_objects() {
     let s = Subject::start().await;
     let mut d = s.device("readonly", AuthKind::Md5).await;
-    let c = run(
-        &s,
-        &mut d,
-        vec![
-            json!({"op": "Replace", "target": "./DevInfo/Man", "data": "Evil"}),
-            json!({"op": "Add", "target": "./DevInfo/Extra", "data": "x"}),
-            json!({"op": "Delete", "target": "./DevDetail/SwV"}),
-            json!({"op": "Replace", "target": "./Vendor/ReadOnly", "data": "changed"}),
-            json!({"op": "Get", "target": "./Vendor/ReadOnly"}),
-        ],
-    )
-    .await;
-    assert_eq!(c.iter().map(status).collect::<Vec<_>>(), [425, 425, 425, 425, 200]);
+    let dev = d.config.device_id.clone();
+    let mut ids = Vec::new();
+    for c in [
+        json!({"op": "Replace", "target": "./DevInfo/Man", "data": "Evil"}),
+        json!({"op": "Add", "target": "./DevInfo/Extra", "data": "x"}),
+        json!({"op": "Delete", "target": "./DevDetail/SwV"}),
+        json!({"op": "Replace", "target": "./Vendor/ReadOnly", "data": "changed"}),
+        json!({"op": "Get", "target": "./Vendor/ReadOnly"}),
+    ] {
+        ids.push(s.enqueue(&dev, c).await);
+    }
+    completed(&d.run_session().await);
+    let mut c = Vec::new();
+    for id in &ids {
+        c.push(s.command(&dev, *id).await);
+    }
+    // Held by the DDF check, not sent: still queued, with the reason.
+    for held in &c[..3] {
+        assert_eq!(held["state"], "queued", "{held}");
+        assert!(held["held"].as_str().is_some_and(|r| r.contains("DDF")), "{held}");
+    }
+    // The vendor node is not in a standard DDF: the device decides (425, then 200 for Get).
+    assert_eq!([status(&c[3]), status(&c[4])], [425, 200]);
+
+    // An operator forces them: the device refuses each with 425, recorded as failed.
+    for id in &ids[..3] {
+        let (code, _) = s
+            .api("POST", &format!("/api/v1/devices/{}/commands/{id}/force", encode_segment(&dev)), None)
+            .await;
+        assert_eq!(code, 200, "force");
+    }
+    completed(&d.run_session().await);
+    for id in &ids[..3] {
+        let cmd = s.command(&dev, *id).await;
+        assert_eq!((cmd["state"].as_str(), status(&cmd)), (Some("failed"), 425), "{cmd}");
+    }
     assert_eq!(d.tree.text("./DevInfo/Man").as_deref(), Some("Acme"));
     s.stop().await;
 }

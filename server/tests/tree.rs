@@ -169,9 +169,13 @@ async fn acl_replace_and_failed_atomic() {
     server.add_device(&creds).await;
     let d = creds.device_id.as_str();
     let s = &server.store;
-    s.enqueue_command(d, &cmd(Op::Replace, "./Vendor/Settings?prop=ACL", Some("Add=*&Get=*&Replace=omadm")), 1)
-        .await
-        .unwrap();
+    s.enqueue_command(
+        d,
+        &cmd(Op::Replace, "./Vendor/Settings?prop=ACL", Some("Add=*&Get=*&Replace=omadm")),
+        1,
+    )
+    .await
+    .unwrap();
     session(&server, &creds, &[], |_| {}).await;
     let n = s.get_tree_node(d, "./Vendor/Settings").await.unwrap().unwrap();
     assert_eq!(n.acl.as_deref(), Some("Add=*&Get=*&Replace=omadm"));

@@ -118,6 +118,9 @@ struct RunArgs {
     /// The fleet's state file (from `setup`).
     #[arg(long, default_value = "omadm-loadgen.state")]
     state: PathBuf,
+    /// Also print the result as a Markdown table row with this backend name.
+    #[arg(long)]
+    backend: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -311,7 +314,10 @@ async fn cmd_run(a: RunArgs) -> anyhow::Result<()> {
         opts.max_sessions = m;
     }
     let threads = a.baseline.then(|| a.baseline_threads.unwrap_or_else(cores));
-    let (dm, _) = pair(&srv, &fleet, &opts, threads).await?;
+    let (dm, b) = pair(&srv, &fleet, &opts, threads).await?;
+    if let Some(backend) = &a.backend {
+        println!("{MARKDOWN_HEADER}\n{}", markdown_row(backend, &dm, b.as_ref()));
+    }
     if !a.no_refill {
         refill(&srv.target, &fleet, a.setup_concurrency).await?;
     }
@@ -326,6 +332,13 @@ async fn cmd_memory(a: MemoryArgs) -> anyhow::Result<()> {
     let srv = server(&a.server)?;
     let pid = srv.pid.context("--server-pid (or --spawn-server) is needed to read the server's RSS")?;
     let fleet = fleet_for(&srv, a.devices, &a.state, 64).await?;
+    // Sessions left in package 2 carry the Get and the Replace, as a real in-flight session.
+    let range = a.first_device..a.first_device + a.sessions;
+    let r = loadgen::setup_range(&srv.target, &fleet, 64, false, range).await;
+    if r.queued > 0 || r.errors.total() > 0 {
+        println!("{}", r.summary("refill (not measured)"));
+    }
+    ensure!(r.errors.total() == 0, "refill failed");
     let r = loadgen::memory(
         &srv.target,
         &fleet,
