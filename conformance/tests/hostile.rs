@@ -391,6 +391,14 @@ struct Harness {
     first_hmac: Option<String>,
 }
 
+/// A case's request: what goes on the wire, the headers added to it, the encoding it names.
+struct Request {
+    head: Vec<u8>,
+    body: Vec<u8>,
+    headers: Vec<(String, String)>,
+    encoding: Option<Encoding>,
+}
+
 /// One HTTP exchange as seen on the wire.
 #[derive(Debug, Default)]
 struct Answer {
@@ -751,11 +759,7 @@ impl Harness {
     }
 
     /// The bytes of a case's request: head and body.
-    async fn request(
-        &mut self,
-        kind: &str,
-        spec: &CaseSpec,
-    ) -> Result<(Vec<u8>, Vec<u8>, Vec<(String, String)>), String> {
+    async fn request(&mut self, kind: &str, spec: &CaseSpec) -> Result<Request, String> {
         let dir = Path::new(HOSTILE).join(kind);
         let mut body = match (&spec.body, &spec.generate) {
             (Some(f), None) => std::fs::read(dir.join(f)).map_err(|e| format!("{f}: {e}"))?,
@@ -797,7 +801,7 @@ impl Harness {
                 Some((a, b)) => [a.as_bytes(), &body, b.as_bytes()].concat(),
                 None => [raw.as_bytes(), &body].concat(),
             };
-            return Ok((raw, Vec::new(), headers));
+            return Ok(Request { head: raw, body: Vec::new(), headers, encoding: None });
         }
         let version = spec.http_version.as_deref().unwrap_or("HTTP/1.1");
         let mut path = spec.path.clone().unwrap_or_else(|| "/dm".into());
@@ -840,7 +844,8 @@ impl Harness {
             chunked.extend_from_slice(b"0\r\n\r\n");
             body = chunked;
         }
-        Ok((head.into_bytes(), body, headers))
+        let encoding = content_type.as_deref().and_then(Encoding::from_content_type);
+        Ok(Request { head: head.into_bytes(), body, headers, encoding })
     }
 
     /// After a 200 in a device's live session, its next message follows on.
@@ -882,6 +887,10 @@ impl Harness {
             .values()
             .flat_map(|l| l.as_array().unwrap().iter())
             .filter(|r| r["outcome"] == serde_json::to_value(SessionOutcome::Active).unwrap())
+            // A package 1 that failed authentication leaves a session waiting for the retry
+            // (OMA-TS-DM_Security §5.3: the client answers the challenge in the same session);
+            // it can do nothing and times out. The rule protects the sessions that hold rights.
+            .filter(|r| r["state"]["phase"] != "awaiting_auth")
             .cloned()
             .collect();
         let (devices, alerts, audit) = tokio::join!(
@@ -926,8 +935,8 @@ impl Harness {
             self.setup(step).await.map_err(|e| format!("setup {step}: {e}"))?;
         }
         if let Some(first) = &spec.first {
-            let (head, body, headers) = self.request(kind, first).await.map_err(|e| format!("first: {e}"))?;
-            let answer = exchange(self.addr, head, body, first.half_close).await;
+            let req = self.request(kind, first).await.map_err(|e| format!("first: {e}"))?;
+            let answer = exchange(self.addr, req.head, req.body, first.half_close).await;
             let want = first.expect.clone().unwrap_or(Expect {
                 http: Some(Codes::One(200)),
                 hdr_status: None,
@@ -935,13 +944,13 @@ impl Harness {
                 statuses: BTreeMap::new(),
                 same_answer_as_first: false,
             });
-            check_answer(&want, &answer, None).map_err(|e| format!("first request: {e}"))?;
+            check_answer(&want, &answer, None, req.encoding).map_err(|e| format!("first request: {e}"))?;
             self.advance(first.token.as_deref(), &answer);
             self.first_hmac =
-                headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(HMAC_HEADER)).map(|(_, v)| v.clone());
+                req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(HMAC_HEADER)).map(|(_, v)| v.clone());
             self.first_answer = Some(answer.body);
         }
-        let (head, body, _) = self.request(kind, spec).await?;
+        let Request { head, body, encoding, .. } = self.request(kind, spec).await?;
         if spec.send_twice {
             let answer = exchange(self.addr, head.clone(), body.clone(), spec.half_close).await;
             if answer.status != Some(200) {
@@ -953,7 +962,7 @@ impl Harness {
         let answer = exchange(self.addr, head, body, spec.half_close).await;
         let after = self.snapshot().await;
         let expect = spec.expect.as_ref().ok_or("no expectation")?;
-        check_answer(expect, &answer, self.first_answer.as_deref())?;
+        check_answer(expect, &answer, self.first_answer.as_deref(), encoding)?;
         let parts = spec.unchanged.clone().unwrap_or_else(|| vec!["all".into()]);
         for part in parts.iter().flat_map(|p| -> Vec<&str> {
             if p == "all" {
@@ -988,7 +997,14 @@ fn clip(s: &str) -> String {
     format!("{}... ({} bytes)", &s[..end], s.len())
 }
 
-fn check_answer(expect: &Expect, answer: &Answer, first: Option<&[u8]>) -> Result<(), String> {
+/// Check `answer` against `expect`; `sent` is the encoding of a DM request, which a 200 must
+/// answer in.
+fn check_answer(
+    expect: &Expect,
+    answer: &Answer,
+    first: Option<&[u8]>,
+    sent: Option<Encoding>,
+) -> Result<(), String> {
     let ok = match (&expect.http, answer.status) {
         (None, None) => true,
         (Some(Codes::One(c)), Some(s)) => *c == s,
@@ -1006,7 +1022,10 @@ fn check_answer(expect: &Expect, answer: &Answer, first: Option<&[u8]>) -> Resul
     if answer.status != Some(200) {
         return Ok(());
     }
-    let (msg, _) = answer.message()?;
+    let (msg, encoding) = answer.message()?;
+    if sent.is_some_and(|e| e != encoding) {
+        return Err(format!("a {sent:?} request answered in {encoding:?}"));
+    }
     let hdr = hdr_status(&msg).ok_or("a 200 answer without a SyncHdr Status")?;
     if let Some(code) = expect.hdr_status
         && hdr.data.code() != code

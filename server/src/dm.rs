@@ -130,13 +130,6 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
                     None,
                 ));
             };
-            // A new session replaces any the device left open: what that one sent and never
-            // saw answered goes back to the queue, to be sent in this one.
-            for old in tx.list_sessions(&device.device_id, 5).await? {
-                if old.outcome == SessionOutcome::Active {
-                    expire(&mut tx, old, now).await?;
-                }
-            }
             let state =
                 SessionState::new(version, msg.hdr.session_id.clone(), msg.hdr.source.loc_uri.clone());
             let rec = SessionRecord {
@@ -155,6 +148,19 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
             (rec, state, true)
         }
     };
+    if state.phase == session::Phase::AwaitingAuth
+        && session::auth::check_client(&device, &msg, hmac_header, body)
+            == session::auth::ClientAuth::Accepted
+    {
+        // A session that authenticates now replaces any other the device left open: what
+        // that one sent and never saw answered goes back to the queue, to be sent in this one.
+        // (A package 1 that fails authentication may not disturb the device's sessions.)
+        for old in tx.list_sessions(&device.device_id, 5).await? {
+            if old.outcome == SessionOutcome::Active && old.token != record.token {
+                expire(&mut tx, old, now).await?;
+            }
+        }
+    }
     let queued = tx.next_queued(&device.device_id, QUEUE_BATCH).await?;
     // The mirror, for the ACL checks of what is queued and the Copy of what awaits a Status.
     let tree = if !queued.is_empty() || state.sent.iter().any(|s| !s.answered) {
@@ -178,7 +184,15 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
     let bytes = match out.response {
         session::Response::Replay => {
             let last = state.last_response.as_deref().unwrap_or_default();
-            base64::engine::general_purpose::STANDARD.decode(last).unwrap_or_default()
+            let last = base64::engine::general_purpose::STANDARD.decode(last).unwrap_or_default();
+            // The same answer, in the encoding this retransmission asked for.
+            match Encoding::detect(&last) {
+                Some(e) if e != encoding => match omadm_protocol::decode(&last, &Limits::default()) {
+                    Ok(m) => encode(&m, encoding),
+                    Err(_) => encode(&session::reject(&msg, &server_uri, StatusCode::BadRequest), encoding),
+                },
+                _ => last,
+            }
         }
         session::Response::Message(m) => encode(&m, encoding),
     };

@@ -80,7 +80,7 @@ impl RunStats {
             if let Some(us) = self.server_cpu_per_session_us() {
                 s.push_str(&format!(
                     "; server{} CPU {:.0} µs/session",
-                    if self.label == "baseline" { " (baseline)" } else { "" },
+                    if self.label == "baseline" { " (baseline)" } else { " + DB" },
                     us
                 ));
             }
@@ -119,7 +119,7 @@ impl RunStats {
 }
 
 /// The Markdown table header matching [`markdown_row`].
-pub const MARKDOWN_HEADER: &str = "| backend | encoding | C | sessions/s | messages/s | p50 / p95 / p99 ms | errors | server peak RSS | server CPU µs/session | baseline msgs/s | ratio DM : baseline | load avg |\n| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |";
+pub const MARKDOWN_HEADER: &str = "| backend | encoding | C | sessions/s | messages/s | p50 / p95 / p99 ms | errors | server peak RSS | server + DB CPU µs/session | baseline msgs/s | ratio DM : baseline | load avg |\n| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |";
 
 /// One row: the DM run and its baseline.
 pub fn markdown_row(backend: &str, dm: &RunStats, baseline: Option<&RunStats>) -> String {

@@ -134,8 +134,14 @@ pub fn handle(
     let msg = input.msg;
     let hdr = &msg.hdr;
 
-    // A retransmission of the message we last answered gets the same answer.
-    if state.last_in_msg_id != 0 && hdr.msg_id == state.last_in_msg_id && state.last_response.is_some() {
+    // A retransmission of the message we last answered (same session, same MsgID) gets the
+    // same answer.
+    let same_session = msg.version() == Some(state.version) && hdr.session_id == state.session_id;
+    if same_session
+        && state.last_in_msg_id != 0
+        && hdr.msg_id == state.last_in_msg_id
+        && state.last_response.is_some()
+    {
         return Output { response: Response::Replay, effects: vec![], outcome: outcome(state), store: false };
     }
     let mut s = Session::new(config, state, device, input);
@@ -143,7 +149,7 @@ pub fn handle(
     if s.state.phase == Phase::Ended {
         return s.refuse(StatusCode::BadRequest);
     }
-    if msg.version() != Some(s.state.version) || hdr.session_id != s.state.session_id {
+    if !same_session {
         // A message of another session or version may not change this one.
         return s.refuse(StatusCode::BadRequest);
     }
