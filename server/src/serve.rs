@@ -22,6 +22,9 @@ use crate::app::{App, now_millis};
 use crate::config::{Config, redact_url};
 use crate::dm;
 
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Every route: `POST /dm` for devices, `/api/v1` for operators.
 pub fn router(app: App) -> Router {
     let dm = Router::new()
@@ -91,7 +94,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // A client that never finishes its headers is cut off (slow-header attack).
+        builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
         match &tls {
             None => {
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
