@@ -9,16 +9,23 @@
 //! - [`message`] is the typed model (`SyncMl`, `SyncHdr`, commands, `Status`, ...) read from
 //!   and written to those events;
 //! - [`codec`] is the front door: detect the encoding, decode, encode;
-//! - [`auth`] computes and checks `syncml:auth-basic`, `syncml:auth-md5` and `x-syncml-hmac`.
+//! - [`auth`] computes and checks `syncml:auth-basic`, `syncml:auth-md5` and `x-syncml-hmac`;
+//! - [`notification`] builds and reads the DM notification (package 0) that asks a device to
+//!   connect, and [`push`] frames it (or a CP / DM bootstrap document) as a WSP Push PDU and
+//!   cuts that into SMS user data;
+//! - [`bootstrap`] builds, signs and reads bootstrap documents (OMA CP w7 and DM profile).
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod bootstrap;
 pub mod codec;
 pub mod error;
 pub mod event;
 pub mod limits;
 pub mod message;
+pub mod notification;
+pub mod push;
 pub mod tag;
 pub mod tree;
 pub mod wbxml;

@@ -68,7 +68,7 @@ fn harness() -> &'static Harness {
             config.database_url = "sqlite::memory:".into();
             config.server_id = "omadm".into();
             config.public_url = Some("http://dm.example".into());
-            let app = App { store: store.clone(), config: std::sync::Arc::new(config) };
+            let app = App::new(store.clone(), std::sync::Arc::new(config));
             (store.clone(), omadm_server::serve::router(app))
         });
         let h = Harness { rt, store, router, inputs: AtomicU64::new(0) };
