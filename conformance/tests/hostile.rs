@@ -447,7 +447,7 @@ impl Harness {
         store.migrate().await.unwrap();
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = App { store: store.clone(), config: Arc::new(config) };
+        let app = App::new(store.clone(), Arc::new(config));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             omadm_server::serve::serve(listener, app, async {

@@ -92,6 +92,18 @@ pub enum AdminError {
     /// A device with this id exists already (HTTP 409).
     #[error("device {0:?} already exists")]
     DeviceExists(String),
+    /// No operator DDF with this id (HTTP 404).
+    #[error("DDF {0} not found")]
+    DdfNotFound(i64),
+    /// An operator DDF with this name exists already (HTTP 409).
+    #[error("a DDF named {0:?} already exists")]
+    DdfExists(String),
+    /// Something else asked about does not exist (HTTP 404): a push, a bootstrap.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The upload is larger than allowed (HTTP 413).
+    #[error("{0}")]
+    TooLarge(String),
     /// The database failed (HTTP 500). The storage error text never holds bound values.
     #[error("{0}")]
     Storage(#[from] StoreError),
@@ -104,8 +116,11 @@ impl AdminError {
             AdminError::Invalid(_) => 400,
             AdminError::DeviceNotFound(_)
             | AdminError::CommandNotFound { .. }
-            | AdminError::NodeNotFound { .. } => 404,
-            AdminError::DeviceExists(_) => 409,
+            | AdminError::NodeNotFound { .. }
+            | AdminError::DdfNotFound(_)
+            | AdminError::NotFound(_) => 404,
+            AdminError::DeviceExists(_) | AdminError::DdfExists(_) => 409,
+            AdminError::TooLarge(_) => 413,
             AdminError::Storage(_) => 500,
         }
     }

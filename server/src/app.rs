@@ -1,10 +1,13 @@
-//! What every request handler shares: the store, the configuration, the engine settings.
+//! What every request handler shares: the store, the configuration, the engine settings, the
+//! DDFs commands are checked against.
 
 use std::sync::Arc;
 
 use omadm_storage::Store;
 
 use crate::config::Config;
+use crate::ddfs::Ddfs;
+use crate::dispatcher::Wake;
 
 /// Shared server state (cheap to clone).
 #[derive(Clone)]
@@ -13,6 +16,18 @@ pub struct App {
     pub store: Store,
     /// The configuration.
     pub config: Arc<Config>,
+    /// The standard and imported DDFs, in memory ([`crate::ddfs`]).
+    pub ddfs: Ddfs,
+    /// Wakes this node's push dispatcher when a push is queued here.
+    pub push_wake: Wake,
+}
+
+impl App {
+    /// Shared state over `store` with `config`; the imported DDFs are loaded by `serve` (or
+    /// [`Ddfs::reload`]), the standard ones are there from the start.
+    pub fn new(store: Store, config: Arc<Config>) -> App {
+        App { store, config, ddfs: Ddfs::default(), push_wake: Wake::default() }
+    }
 }
 
 /// Unix epoch milliseconds now.

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::delivery::DeliveryConfig;
+use crate::dispatcher::Backoff;
 use crate::session::EngineConfig;
 
 /// Everything `omadm serve` needs.
@@ -30,6 +32,10 @@ pub struct Config {
     pub engine: EngineConfig,
     /// A session with no message for this long is ended and its unanswered commands re-queued.
     pub session_idle_timeout: Duration,
+    /// The push delivery channels (`[delivery]`: SMPP, PAP).
+    pub delivery: DeliveryConfig,
+    /// Waits between attempts of a push that failed for a passing reason.
+    pub push_backoff: Backoff,
 }
 
 impl std::fmt::Debug for Config {
@@ -44,6 +50,8 @@ impl std::fmt::Debug for Config {
             .field("tls", &self.tls)
             .field("engine", &self.engine)
             .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("delivery", &self.delivery)
+            .field("push_backoff", &self.push_backoff)
             .finish()
     }
 }
@@ -76,6 +84,10 @@ pub struct FileConfig {
     pub max_msg_size: Option<u64>,
     pub max_obj_size: Option<u64>,
     pub session_idle_timeout_secs: Option<u64>,
+    pub push_retry_first_secs: Option<u64>,
+    pub push_retry_max_secs: Option<u64>,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
 }
 
 impl FileConfig {
@@ -168,6 +180,11 @@ impl Overrides {
             tls,
             engine,
             session_idle_timeout: Duration::from_secs(file.session_idle_timeout_secs.unwrap_or(300).max(1)),
+            push_backoff: Backoff {
+                first: Duration::from_secs(file.push_retry_first_secs.unwrap_or(10).max(1)),
+                max: Duration::from_secs(file.push_retry_max_secs.unwrap_or(600).max(1)),
+            },
+            delivery: file.delivery,
         };
         anyhow::ensure!(!config.server_id.is_empty(), "server_id must not be empty");
         Ok(config)

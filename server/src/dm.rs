@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use omadm_protocol::auth::{HmacHeader, Nonce, Secret, hmac};
 use omadm_protocol::{Encoding, Limits, StatusCode, SyncMl, decode_as, encode};
-use omadm_storage::{Device, SessionOutcome, SessionRecord, StoreError, Tx};
+use omadm_storage::{Device, DeviceChange, SessionOutcome, SessionRecord, StoreError, Tx};
 use serde::Deserialize;
 
 use crate::app::{App, now_millis, random_token, random16};
@@ -160,15 +160,28 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
                 expire(&mut tx, old, now).await?;
             }
         }
+        // The first authenticated session after a bootstrap is its acknowledgement
+        // (OMA-TS-DM_Bootstrap: the bootstrap itself gets no response).
+        if tx.mark_bootstrapped(&device.device_id, now).await? {
+            tracing::info!(device = %device.device_id, "device bootstrapped");
+        }
     }
     let queued = tx.next_queued(&device.device_id, QUEUE_BATCH).await?;
+    // Until the session is authenticated, the held commands, to be checked again (the mirror
+    // or the DDFs may have changed since they were held).
+    let held = if state.phase == session::Phase::AwaitingAuth {
+        tx.held_commands(&device.device_id, QUEUE_BATCH).await?
+    } else {
+        Vec::new()
+    };
     // The mirror, for the ACL checks of what is queued and the Copy of what awaits a Status.
-    let tree = if !queued.is_empty() || state.sent.iter().any(|s| !s.answered) {
+    let tree = if !queued.is_empty() || !held.is_empty() || state.sent.iter().any(|s| !s.answered) {
         tx.list_tree(&device.device_id).await?
     } else {
         Vec::new()
     };
     let resp_uri = format!("{server_uri}?s={}", record.token);
+    let ddfs = app.ddfs.current();
     let input = Input {
         msg: &msg,
         body,
@@ -178,6 +191,8 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         server_uri: &server_uri,
         now,
         tree: &tree,
+        ddfs: &ddfs,
+        held: &held,
     };
     let out = session::handle(&app.config.engine, &mut state, &device, &queued, &input, &mut random16);
 
@@ -202,8 +217,21 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         _ => None,
     });
     if out.store {
+        // The device row's changes in one statement, the rest in order.
+        let mut change = DeviceChange::default();
+        for e in &out.effects {
+            match e {
+                Effect::ClientNonce(n) => change.client_nonce = Some(n),
+                Effect::ServerNonce(n) => change.server_nonce = Some(n),
+                Effect::DeviceSession => change.session_version = Some(&record.dm_version),
+                _ => {}
+            }
+        }
+        if change != DeviceChange::default() {
+            tx.update_device_after_message(&device.device_id, &change, now).await?;
+        }
         for effect in out.effects {
-            apply(&mut tx, &device, &record.token, &record.dm_version, effect, now).await?;
+            apply(&mut tx, &device, &record.token, effect, now).await?;
         }
         state.last_response = Some(base64::engine::general_purpose::STANDARD.encode(&bytes));
         record.messages_in += 1;
@@ -287,19 +315,11 @@ pub async fn expire(tx: &mut Tx, mut rec: SessionRecord, now: i64) -> Result<(),
     tx.update_session(&rec).await
 }
 
-async fn apply(
-    tx: &mut Tx,
-    device: &Device,
-    token: &str,
-    version: &str,
-    e: Effect,
-    now: i64,
-) -> Result<(), StoreError> {
+/// Store one effect other than the device row's (those are merged by the caller).
+async fn apply(tx: &mut Tx, device: &Device, token: &str, e: Effect, now: i64) -> Result<(), StoreError> {
     let id = device.device_id.as_str();
     match e {
-        Effect::ClientNonce(n) => tx.update_device_nonces(id, Some(&n), None, now).await,
-        Effect::ServerNonce(n) => tx.update_device_nonces(id, None, Some(&n), now).await,
-        Effect::DeviceSession => tx.record_device_session(id, version, now).await,
+        Effect::ClientNonce(_) | Effect::ServerNonce(_) | Effect::DeviceSession => Ok(()),
         Effect::Inventory(items) => tx.upsert_inventory(id, &items).await,
         Effect::CommandsSent(ids) => tx.mark_sent(&ids, token, now).await.map(|_| ()),
         Effect::CommandStatus { id: cmd, state, status } => {
@@ -315,6 +335,10 @@ async fn apply(
         Effect::CommandHeld { id: cmd, reason } => {
             tracing::info!(device = id, command = cmd, %reason, "command held back");
             tx.set_command_held(cmd, Some(&reason), now).await
+        }
+        Effect::CommandReleased { id: cmd } => {
+            tracing::info!(device = id, command = cmd, "held command released: the checks now pass");
+            tx.set_command_held(cmd, None, now).await
         }
     }
 }

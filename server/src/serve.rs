@@ -1,5 +1,5 @@
-//! `omadm serve`: the HTTP(S) listener, the router, and the background sweeper that ends idle
-//! sessions.
+//! `omadm serve`: the HTTP(S) listener, the router, the background sweeper that ends idle
+//! sessions, the refresher of the operator DDFs, and the push dispatcher.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -61,7 +61,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         server_id = %config.server_id,
         "omadm serving"
     );
-    let app = App { store, config: Arc::new(config) };
+    let app = App::new(store, Arc::new(config));
+    app.ddfs.reload(&app.store).await.context("cannot load the operator DDFs")?;
     serve(listener, app, shutdown).await
 }
 
@@ -76,6 +77,19 @@ pub async fn serve(
         None => None,
     };
     let sweeper = tokio::spawn(sweep_idle_sessions(app.clone()));
+    let ddf_refresher = tokio::spawn(crate::ddfs::refresh_periodically(app.store.clone(), app.ddfs.clone()));
+    let channels = app.config.delivery.start().context("cannot start the delivery channels")?;
+    let stop_dispatch = Arc::new(tokio::sync::Notify::new());
+    let dispatcher = {
+        let stop = stop_dispatch.clone();
+        tokio::spawn(crate::dispatcher::run(
+            app.store.clone(),
+            channels.clone(),
+            app.config.push_backoff,
+            app.push_wake.clone(),
+            async move { stop.notified().await },
+        ))
+    };
     let router = router(app);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -121,6 +135,15 @@ pub async fn serve(
         }
     }
     sweeper.abort();
+    ddf_refresher.abort();
+    // The dispatcher finishes the round it is in (pushes it took are recorded), then stops.
+    stop_dispatch.notify_one();
+    if tokio::time::timeout(Duration::from_secs(10), dispatcher).await.is_err() {
+        tracing::warn!("push dispatcher still sending after 10 s; its pushes will be retried");
+    }
+    for c in &channels {
+        c.close().await;
+    }
     tracing::info!("shutting down: finishing open connections");
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after 10 s; closing");

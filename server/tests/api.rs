@@ -28,7 +28,7 @@ async fn setup(token: Option<&str>) -> (Router, Store) {
     let mut config = Overrides::default().resolve().unwrap();
     config.admin_token = token.map(str::to_owned);
     config.server_id = "omadm-test".into();
-    let app = App { store: store.clone(), config: Arc::new(config) };
+    let app = App::new(store.clone(), Arc::new(config));
     (omadm_server::api::routes(app), store)
 }
 
@@ -656,6 +656,8 @@ async fn openapi_document_lists_every_route() {
         "/api/v1/devices/{device_id}/commands/{id}",
         "/api/v1/alerts",
         "/api/v1/audit",
+        "/api/v1/ddfs",
+        "/api/v1/ddfs/{id}",
         "/api/v1/openapi.json",
     ] {
         assert!(paths.contains_key(p), "{p}");
@@ -670,7 +672,7 @@ async fn the_api_is_served_by_the_server_router() {
     store.migrate().await.unwrap();
     let mut config = Overrides::default().resolve().unwrap();
     config.admin_token = Some(TOKEN.into());
-    let router = omadm_server::serve::router(App { store, config: Arc::new(config) });
+    let router = omadm_server::serve::router(App::new(store, Arc::new(config)));
     assert_eq!(call(&router, "GET", "/api/v1/devices", None, None).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(call(&router, "GET", "/api/v1/openapi.json", None, None).await.status, StatusCode::OK);
     let r = call(&router, "POST", "/api/v1/devices", Some(TOKEN), Some(new_device("IMEI:1"))).await;

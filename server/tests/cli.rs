@@ -222,3 +222,42 @@ fn devices_and_commands_from_the_command_line() {
         "{text}"
     );
 }
+
+#[test]
+fn ddfs_from_the_command_line() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.0.join("omadm.db").display());
+    let file = dir.0.join("acme-audio.xml");
+    std::fs::write(
+        &file,
+        r#"<MgmtTree><VerDTD>1.2</VerDTD><Node><NodeName>Acme</NodeName>
+  <DFProperties><AccessType><Get/></AccessType><DFFormat><node/></DFFormat>
+    <DFType><DDFName>urn:acme:mo:audio:1.0</DDFName></DFType></DFProperties></Node></MgmtTree>"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let id = ok(&url, &["ddf", "import", path, "--mount", "./Vendor/Acme"]);
+    let id: i64 = id.trim().parse().unwrap_or_else(|_| panic!("an id: {id:?}"));
+    let table = ok(&url, &["ddf", "list"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("ID"), "{table}");
+    assert!(
+        lines[1].starts_with(&format!("{id} "))
+            && lines[1].contains("acme-audio")
+            && lines[1].contains("./Vendor/Acme")
+            && lines[1].contains("urn:acme:mo:audio:1.0"),
+        "{table}"
+    );
+    let list = json_of(&ok(&url, &["ddf", "list", "--json"]));
+    assert_eq!(list[0]["name"], "acme-audio", "named after the file");
+    let err = fails(&url, &["ddf", "import", path, "--mount", "./Vendor/Acme"]);
+    assert!(err.contains("already exists"), "{err}");
+    let bad = dir.0.join("bad.xml");
+    std::fs::write(&bad, "<MgmtTree><Node>").unwrap();
+    let err = fails(&url, &["ddf", "import", bad.to_str().unwrap(), "--mount", "./X"]);
+    assert!(err.contains("DDF document"), "{err}");
+    ok(&url, &["ddf", "delete", &id.to_string()]);
+    assert_eq!(json_of(&ok(&url, &["ddf", "list", "--json"])), json!([]));
+    let err = fails(&url, &["ddf", "delete", &id.to_string()]);
+    assert!(err.contains("not found"), "{err}");
+}

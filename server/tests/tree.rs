@@ -201,3 +201,182 @@ async fn acl_replace_and_failed_atomic() {
     assert_eq!(value(s, d, "./Vendor/Settings/B").await.as_deref(), Some("2"));
     server.stop().await;
 }
+
+/// An admin API call over HTTP with the test token: status and JSON body (`null` if none).
+async fn api(
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = format!("http://{}{path}", server.addr);
+    let mut headers = vec![("Authorization".to_owned(), "Bearer test-token".to_owned())];
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    if !bytes.is_empty() {
+        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    }
+    let r = common::http::request(method, &url, "HTTP/1.1", &headers, &bytes).await;
+    (r.status, serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null))
+}
+
+/// A vendor MO: `Acme` (interior) with an int `Volume` whose AccessType is `access`.
+fn acme_ddf(access: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE MgmtTree PUBLIC "-//OMA//DTD-DM-DDF 1.2//EN" "http://www.openmobilealliance.org/tech/DTD/DM_DDF-V1_2.dtd">
+<MgmtTree xmlns="syncml:dmddf1.2"><VerDTD>1.2</VerDTD><Man>Acme</Man>
+  <Node><NodeName>Acme</NodeName>
+    <DFProperties><AccessType><Get/></AccessType><DFFormat><node/></DFFormat>
+      <DFType><DDFName>urn:acme:mo:audio:1.0</DDFName></DFType></DFProperties>
+    <Node><NodeName>Volume</NodeName>
+      <DFProperties><AccessType>{access}</AccessType><DFFormat><int/></DFFormat>
+        <DFType><MIME>text/plain</MIME></DFType></DFProperties>
+    </Node>
+  </Node>
+</MgmtTree>"#
+    )
+}
+
+/// Operator DDFs through the admin API: good, bad and too large imports, list, read, delete;
+/// a session then checks commands against them (held when invalid, sent when valid), and a
+/// held command goes out once the DDF that held it is deleted.
+#[tokio::test]
+async fn operator_ddfs_are_imported_and_validate_commands() {
+    use base64::Engine as _;
+    use serde_json::json;
+    let server = Server::sqlite().await;
+    let creds = DeviceCreds::new("IMEI:700000000000004", ClientAuthType::Basic);
+    server.add_device(&creds).await;
+    let d = creds.device_id.as_str();
+    let s = &server.store;
+
+    // Bad documents: 400 with the parse error; nothing stored.
+    let (code, body) = api(
+        &server,
+        "POST",
+        "/api/v1/ddfs",
+        Some(json!({"name": "x", "mount": "./A", "document": "<MgmtTree"})),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().starts_with("DDF document"), "{body}");
+    let no_node =
+        json!({"name": "x", "mount": "./A", "document": "<MgmtTree><VerDTD>1.2</VerDTD></MgmtTree>"});
+    let (code, body) = api(&server, "POST", "/api/v1/ddfs", Some(no_node)).await;
+    assert_eq!((code, body["error"].as_str().unwrap()), (400, "DDF <MgmtTree>: no Node"));
+    let bad_mount = json!({"name": "x", "mount": "Vendor//A", "document": acme_ddf("<Get/>")});
+    assert_eq!(api(&server, "POST", "/api/v1/ddfs", Some(bad_mount)).await.0, 400);
+    let both = json!({"name": "x", "mount": "./A", "document": "a", "document_b64": "YQ=="});
+    assert_eq!(api(&server, "POST", "/api/v1/ddfs", Some(both)).await.0, 400);
+    // Too large: a document over 1 MiB, and a body over the route's limit.
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![b' '; 1024 * 1024 + 1]);
+    let (code, body) =
+        api(&server, "POST", "/api/v1/ddfs", Some(json!({"name": "x", "mount": "./A", "document_b64": big})))
+            .await;
+    assert_eq!(code, 413, "{body}");
+    let huge = "x".repeat(omadm_server::ddfs::MAX_BODY + 1);
+    let (code, _) =
+        api(&server, "POST", "/api/v1/ddfs", Some(json!({"name": "x", "mount": "./A", "document": huge})))
+            .await;
+    assert_eq!(code, 413);
+    assert!(s.list_ddfs(false).await.unwrap().is_empty());
+
+    // A DDF that lets Volume only be read: a Replace of it is held.
+    let get_only = json!({"name": "acme-ro", "mount": "./Vendor/Acme", "document": acme_ddf("<Get/>")});
+    let (code, ro) = api(&server, "POST", "/api/v1/ddfs", Some(get_only.clone())).await;
+    assert_eq!(code, 201, "{ro}");
+    assert_eq!(ro["nodes"], json!(["./Vendor/Acme"]));
+    assert_eq!(ro["mo_id"], "urn:acme:mo:audio:1.0", "the DFType of the MO root");
+    assert_eq!(api(&server, "POST", "/api/v1/ddfs", Some(get_only)).await.0, 409, "names are unique");
+    let held = s.enqueue_command(d, &cmd(Op::Replace, "./Vendor/Acme/Volume", Some("7")), 1).await.unwrap();
+    let free = s.enqueue_command(d, &cmd(Op::Replace, "./Vendor/Other", Some("x")), 1).await.unwrap();
+    let sent = session(&server, &creds, &[], |_| {}).await;
+    assert_eq!(
+        targets(&sent),
+        ["./Vendor/Other"],
+        "nodes the DDF does not describe are the device's to judge"
+    );
+    let rec = s.get_command(d, held).await.unwrap().unwrap();
+    let reason = rec.held_reason.unwrap();
+    assert!(reason.starts_with("DDF:") && reason.contains("Replace"), "{reason}");
+    assert_eq!(s.get_command(d, free).await.unwrap().unwrap().state, CommandState::Done);
+
+    // Read back: the list without documents, one DDF with its document.
+    let (code, list) = api(&server, "GET", "/api/v1/ddfs", None).await;
+    assert_eq!(code, 200);
+    assert_eq!(list["ddfs"].as_array().unwrap().len(), 1);
+    assert!(list["ddfs"][0].get("document_b64").is_none());
+    let id = ro["id"].as_i64().unwrap();
+    let (code, one) = api(&server, "GET", &format!("/api/v1/ddfs/{id}"), None).await;
+    assert_eq!(code, 200);
+    let doc =
+        base64::engine::general_purpose::STANDARD.decode(one["document_b64"].as_str().unwrap()).unwrap();
+    assert_eq!(doc, acme_ddf("<Get/>").into_bytes());
+    assert_eq!(api(&server, "GET", "/api/v1/ddfs/999999", None).await.0, 404);
+    assert_eq!(api(&server, "GET", "/api/v1/ddfs/abc", None).await.0, 400);
+
+    // Deleted: the held command is checked again at the next session and goes out.
+    assert_eq!(api(&server, "DELETE", &format!("/api/v1/ddfs/{id}"), None).await.0, 204);
+    assert_eq!(api(&server, "DELETE", &format!("/api/v1/ddfs/{id}"), None).await.0, 404);
+    let sent = session(&server, &creds, &[], |_| {}).await;
+    assert_eq!(targets(&sent), ["./Vendor/Acme/Volume"]);
+    let rec = s.get_command(d, held).await.unwrap().unwrap();
+    assert_eq!((rec.state, rec.held_reason, rec.forced), (CommandState::Done, None, false));
+
+    // A DDF that allows Replace of an int: a bad value is held, a good one sent (WBXML-free
+    // Base64 upload this time).
+    let rw = base64::engine::general_purpose::STANDARD.encode(acme_ddf("<Get/><Replace/>"));
+    let (code, _) = api(
+        &server,
+        "POST",
+        "/api/v1/ddfs",
+        Some(json!({"name": "acme", "mount": "./Vendor", "document_b64": rw, "man": "Acme"})),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let bad = s.enqueue_command(d, &cmd(Op::Replace, "./Vendor/Acme/Volume", Some("loud")), 2).await.unwrap();
+    let good = s.enqueue_command(d, &cmd(Op::Replace, "./Vendor/Acme/Volume", Some("9")), 2).await.unwrap();
+    let sent = session(&server, &creds, &[], |_| {}).await;
+    assert_eq!(targets(&sent), ["./Vendor/Acme/Volume"]);
+    let reason = s.get_command(d, bad).await.unwrap().unwrap().held_reason.unwrap();
+    assert!(reason.starts_with("DDF:") && reason.contains("int"), "{reason}");
+    assert_eq!(s.get_command(d, good).await.unwrap().unwrap().state, CommandState::Done);
+    assert_eq!(value(s, d, "./Vendor/Acme/Volume").await.as_deref(), Some("9"));
+
+    let actions: Vec<String> = s.list_audit(None, 20).await.unwrap().into_iter().map(|a| a.action).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "ddf.import").count(), 2);
+    assert_eq!(actions.iter().filter(|a| *a == "ddf.delete").count(), 1);
+    server.stop().await;
+}
+
+/// A DDF imported on another node (here: straight into the store, as the CLI does) is used
+/// once this node refreshes, with no restart.
+#[tokio::test]
+async fn ddfs_imported_elsewhere_are_picked_up_on_refresh() {
+    let server = Server::sqlite().await;
+    let creds = DeviceCreds::new("IMEI:700000000000005", ClientAuthType::Basic);
+    server.add_device(&creds).await;
+    let d = creds.device_id.as_str();
+    let s = &server.store;
+    let req = omadm_server::ddfs::ImportDdf {
+        name: "acme".into(),
+        mount: "./Vendor/Acme".into(),
+        document: Some(acme_ddf("<Get/>")),
+        ..Default::default()
+    };
+    let first = omadm_server::ddfs::import(s, None, req.clone(), "cli").await.unwrap();
+    let ddfs = &server.app.ddfs;
+    // (The background refresher may have got there first.)
+    ddfs.refresh(s).await.unwrap();
+    assert!(!ddfs.refresh(s).await.unwrap(), "unchanged: not reloaded");
+    let other = omadm_server::ddfs::ImportDdf { name: "other".into(), ..req };
+    let second = omadm_server::ddfs::import(s, None, other, "cli").await.unwrap();
+    assert!(ddfs.refresh(s).await.unwrap(), "an import elsewhere changes the revision");
+    omadm_server::ddfs::delete(s, None, second.id, "cli").await.unwrap();
+    assert!(ddfs.refresh(s).await.unwrap(), "so does a delete");
+    assert!(first.id < second.id);
+    let id = s.enqueue_command(d, &cmd(Op::Replace, "./Vendor/Acme/Volume", Some("1")), 1).await.unwrap();
+    assert!(session(&server, &creds, &[], |_| {}).await.is_empty());
+    assert!(s.get_command(d, id).await.unwrap().unwrap().held_reason.is_some());
+    server.stop().await;
+}

@@ -15,8 +15,8 @@ use sqlx::sqlite::SqliteConnection;
 
 use crate::error::{StoreError, classify};
 use crate::model::{
-    AuditEntry, CommandRecord, CommandSpec, CommandState, Device, GenericAlert, InventoryItem, Millis,
-    ResultItem, SessionRecord, TreeNode,
+    AuditEntry, CommandRecord, CommandSpec, CommandState, DdfRecord, DdfRevision, Device, DeviceChange,
+    GenericAlert, InventoryItem, Millis, ResultItem, SessionRecord, TreeNode,
 };
 use crate::rows::{
     AuditRow, CommandRow, DeviceRow, GenericAlertRow, InventoryRow, ResultRow, SessionRow, TreeNodeRow,
@@ -30,6 +30,9 @@ pub const MAX_INVENTORY: u32 = 10_000;
 
 /// The most mirrored tree nodes `list_tree` returns for one device.
 pub const MAX_TREE_NODES: u32 = 50_000;
+
+/// The most operator DDFs `list_ddfs` returns.
+pub const MAX_DDFS: u32 = 1000;
 
 /// The deepest nesting of Atomic/Sequence `enqueue_command` accepts (1 = no container).
 pub const MAX_COMMAND_DEPTH: usize = 8;
@@ -136,10 +139,34 @@ const TREE_LIST_STATE: TreeSql = tree_sql!(
     "SELECT id FROM commands WHERE device_id = $1 AND parent_id IS NULL AND state = $2 \
      ORDER BY id DESC LIMIT $3"
 );
-const TREE_QUEUED: TreeSql = tree_sql!(
-    "SELECT id FROM commands WHERE device_id = $1 AND parent_id IS NULL AND state = 'queued' \
+
+/// The queue's head: top-level commands ready to send, oldest first (`commands_queue_idx`).
+const QUEUED_TOP: &str = concat!(
+    "SELECT ",
+    command_cols!(),
+    " FROM commands WHERE device_id = $1 AND parent_id IS NULL AND state = 'queued' \
      AND held_reason IS NULL ORDER BY id LIMIT $2"
 );
+
+/// Top-level commands held back (queued, with a reason), oldest first.
+const HELD_TOP: &str = concat!(
+    "SELECT ",
+    command_cols!(),
+    " FROM commands WHERE device_id = $1 AND parent_id IS NULL AND state = 'queued' \
+     AND held_reason IS NOT NULL ORDER BY id LIMIT $2"
+);
+
+/// Every row below one container (`commands_parent_idx`, one level per step).
+const CONTAINER_ROWS: &str = concat!(
+    "WITH RECURSIVE tree(id) AS (SELECT id FROM commands WHERE parent_id = $1 \
+     UNION SELECT c.id FROM commands c JOIN tree t ON c.parent_id = t.id) SELECT ",
+    command_cols!(),
+    " FROM commands WHERE id IN (SELECT id FROM tree) ORDER BY id"
+);
+
+/// The most rows one multi-row `INSERT` carries (SQLite allows 32,766 bound values, PostgreSQL
+/// 65,535; at 11 values per tree node this stays far below both).
+const INSERT_CHUNK: usize = 500;
 
 /// Load command trees with `$sql` (a [`TreeSql`]), binding the same arguments to both
 /// statements.
@@ -292,36 +319,22 @@ impl Conn<'_> {
         Ok(done > 0)
     }
 
-    pub(crate) async fn update_device_nonces(
+    pub(crate) async fn update_device_after_message(
         &mut self,
         id: &str,
-        client_nonce: Option<&str>,
-        server_nonce: Option<&str>,
+        change: &DeviceChange<'_>,
         now: Millis,
     ) -> Result<(), StoreError> {
+        // One statement for all a DM message changes on the device row.
         const SQL: &str = "UPDATE devices SET client_nonce = COALESCE($1, client_nonce), \
-             server_nonce = COALESCE($2, server_nonce), updated_at = $3 WHERE device_id = $4";
+             server_nonce = COALESCE($2, server_nonce), dm_version = COALESCE($3, dm_version), \
+             last_session_at = CASE WHEN $4 THEN $5 ELSE last_session_at END, updated_at = $5 \
+             WHERE device_id = $6";
         let done = on_conn!(self, c => sqlx::query(SQL)
-            .bind(client_nonce)
-            .bind(server_nonce)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
-        found(done, || format!("device {id}"))
-    }
-
-    pub(crate) async fn record_device_session(
-        &mut self,
-        id: &str,
-        dm_version: &str,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        const SQL: &str = "UPDATE devices SET dm_version = $1, last_session_at = $2, \
-             updated_at = $2 WHERE device_id = $3";
-        let done = on_conn!(self, c => sqlx::query(SQL)
-            .bind(dm_version)
+            .bind(change.client_nonce)
+            .bind(change.server_nonce)
+            .bind(change.session_version)
+            .bind(change.session_version.is_some())
             .bind(now)
             .bind(id)
             .execute(&mut *c)
@@ -337,20 +350,30 @@ impl Conn<'_> {
         device_id: &str,
         items: &[InventoryItem],
     ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO inventory (device_id, uri, format, value, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id, uri) DO UPDATE SET \
-             format = excluded.format, value = excluded.value, updated_at = excluded.updated_at";
-        for item in items {
-            on_conn!(self, c => sqlx::query(SQL)
-                .bind(device_id)
-                .bind(&item.uri)
-                .bind(item.format.as_deref())
-                .bind(&item.value)
-                .bind(item.updated_at)
-                .execute(&mut *c)
-                .await
-                .map_err(|e| classify(e, || format!("device {device_id}")))?
-                .rows_affected());
+        // One statement per chunk; a URI given twice keeps its last value (one `INSERT` may
+        // not update a row twice).
+        let items = last_per_key(items, |i| i.uri.as_str());
+        for chunk in items.chunks(INSERT_CHUNK) {
+            on_conn!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO inventory (device_id, uri, format, value, updated_at) ",
+                );
+                q.push_values(chunk, |mut b, item| {
+                    b.push_bind(device_id)
+                        .push_bind(&item.uri)
+                        .push_bind(item.format.as_deref())
+                        .push_bind(&item.value)
+                        .push_bind(item.updated_at);
+                });
+                q.push(
+                    " ON CONFLICT (device_id, uri) DO UPDATE SET format = excluded.format, \
+                     value = excluded.value, updated_at = excluded.updated_at",
+                );
+                q.build()
+                    .execute(&mut *c)
+                    .await
+                    .map_err(|e| classify(e, || format!("device {device_id}")))?;
+            });
         }
         Ok(())
     }
@@ -454,8 +477,23 @@ impl Conn<'_> {
         device_id: &str,
         limit: u32,
     ) -> Result<Vec<CommandRecord>, StoreError> {
-        let (rows, results) = fetch_trees!(self, TREE_QUEUED, device_id, lim(limit));
-        assemble(rows, results, None, false)
+        // Called for every package 1, so it is two plain index reads at most: the queue's head,
+        // then, only for Atomic/Sequence (rare), their children. No Results: a queued command
+        // is about to be sent, and the engine does not look at earlier ones.
+        let mut rows: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(QUEUED_TOP)
+            .bind(device_id)
+            .bind(lim(limit))
+            .fetch_all(&mut *c)
+            .await?);
+        let containers: Vec<i64> = rows.iter().filter(|r| r.is_container()).map(|r| r.id).collect();
+        for id in containers {
+            let children: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(CONTAINER_ROWS)
+                .bind(id)
+                .fetch_all(&mut *c)
+                .await?);
+            rows.extend(children);
+        }
+        assemble(rows, Vec::new(), None, false)
     }
 
     pub(crate) async fn mark_sent(
@@ -464,17 +502,18 @@ impl Conn<'_> {
         session_token: &str,
         now: Millis,
     ) -> Result<u64, StoreError> {
-        const SQL: &str = "UPDATE commands SET state = 'sent', session_token = $1, \
-             updated_at = $2 WHERE id = $3 AND state IN ('queued', 'sent')";
         let mut total = 0;
-        for id in ids {
-            total += on_conn!(self, c => sqlx::query(SQL)
-                .bind(session_token)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *c)
-                .await?
-                .rows_affected());
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            total += on_conn!(self, c => {
+                let mut q = sqlx::QueryBuilder::new("UPDATE commands SET state = 'sent', session_token = ");
+                q.push_bind(session_token).push(", updated_at = ").push_bind(now).push(" WHERE id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") AND state IN ('queued', 'sent')");
+                q.build().execute(&mut *c).await?.rows_affected()
+            });
         }
         Ok(total)
     }
@@ -504,20 +543,24 @@ impl Conn<'_> {
         items: &[ResultItem],
         now: Millis,
     ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO command_results (command_id, source, format, mime_type, \
-             data, received_at) VALUES ($1, $2, $3, $4, $5, $6)";
-        for item in items {
-            on_conn!(self, c => sqlx::query(SQL)
-                .bind(command_id)
-                .bind(&item.source)
-                .bind(item.format.as_deref())
-                .bind(item.mime_type.as_deref())
-                .bind(&item.data)
-                .bind(now)
-                .execute(&mut *c)
-                .await
-                .map_err(|e| classify(e, || format!("command {command_id}")))?
-                .rows_affected());
+        for chunk in items.chunks(INSERT_CHUNK) {
+            on_conn!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO command_results (command_id, source, format, mime_type, data, received_at) ",
+                );
+                q.push_values(chunk, |mut b, item| {
+                    b.push_bind(command_id)
+                        .push_bind(&item.source)
+                        .push_bind(item.format.as_deref())
+                        .push_bind(item.mime_type.as_deref())
+                        .push_bind(&item.data)
+                        .push_bind(now);
+                });
+                q.build()
+                    .execute(&mut *c)
+                    .await
+                    .map_err(|e| classify(e, || format!("command {command_id}")))?;
+            });
         }
         Ok(())
     }
@@ -575,35 +618,45 @@ impl Conn<'_> {
         device_id: &str,
         nodes: &[TreeNode],
     ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO tree_nodes (device_id, uri, value, format, mime_type, acl, \
-             title, size, tstamp, ver_no, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11) ON CONFLICT (device_id, uri) DO UPDATE SET \
-             value = COALESCE(excluded.value, tree_nodes.value), \
-             format = COALESCE(excluded.format, tree_nodes.format), \
-             mime_type = COALESCE(excluded.mime_type, tree_nodes.mime_type), \
-             acl = COALESCE(excluded.acl, tree_nodes.acl), \
-             title = COALESCE(excluded.title, tree_nodes.title), \
-             size = COALESCE(excluded.size, tree_nodes.size), \
-             tstamp = COALESCE(excluded.tstamp, tree_nodes.tstamp), \
-             ver_no = COALESCE(excluded.ver_no, tree_nodes.ver_no), \
-             updated_at = excluded.updated_at";
-        for n in nodes {
-            on_conn!(self, c => sqlx::query(SQL)
-                .bind(device_id)
-                .bind(&n.uri)
-                .bind(n.value.as_deref())
-                .bind(n.format.as_deref())
-                .bind(n.mime_type.as_deref())
-                .bind(n.acl.as_deref())
-                .bind(n.title.as_deref())
-                .bind(n.size)
-                .bind(n.tstamp.as_deref())
-                .bind(n.ver_no)
-                .bind(n.updated_at)
-                .execute(&mut *c)
-                .await
-                .map_err(|e| classify(e, || format!("device {device_id}")))?
-                .rows_affected());
+        // Properties not given (NULL) keep their mirrored value. A URI given twice keeps its
+        // last value (one `INSERT` may not update a row twice).
+        let nodes = last_per_key(nodes, |n| n.uri.as_str());
+        for chunk in nodes.chunks(INSERT_CHUNK) {
+            on_conn!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO tree_nodes (device_id, uri, value, format, mime_type, acl, title, \
+                     size, tstamp, ver_no, updated_at) ",
+                );
+                q.push_values(chunk, |mut b, n| {
+                    b.push_bind(device_id)
+                        .push_bind(&n.uri)
+                        .push_bind(n.value.as_deref())
+                        .push_bind(n.format.as_deref())
+                        .push_bind(n.mime_type.as_deref())
+                        .push_bind(n.acl.as_deref())
+                        .push_bind(n.title.as_deref())
+                        .push_bind(n.size)
+                        .push_bind(n.tstamp.as_deref())
+                        .push_bind(n.ver_no)
+                        .push_bind(n.updated_at);
+                });
+                q.push(
+                    " ON CONFLICT (device_id, uri) DO UPDATE SET \
+                     value = COALESCE(excluded.value, tree_nodes.value), \
+                     format = COALESCE(excluded.format, tree_nodes.format), \
+                     mime_type = COALESCE(excluded.mime_type, tree_nodes.mime_type), \
+                     acl = COALESCE(excluded.acl, tree_nodes.acl), \
+                     title = COALESCE(excluded.title, tree_nodes.title), \
+                     size = COALESCE(excluded.size, tree_nodes.size), \
+                     tstamp = COALESCE(excluded.tstamp, tree_nodes.tstamp), \
+                     ver_no = COALESCE(excluded.ver_no, tree_nodes.ver_no), \
+                     updated_at = excluded.updated_at",
+                );
+                q.build()
+                    .execute(&mut *c)
+                    .await
+                    .map_err(|e| classify(e, || format!("device {device_id}")))?;
+            });
         }
         Ok(())
     }
@@ -649,6 +702,86 @@ impl Conn<'_> {
         let row: Option<TreeNodeRow> =
             on_conn!(self, c => sqlx::query_as(SQL).bind(device_id).bind(uri).fetch_optional(&mut *c).await?);
         Ok(row.map(TreeNode::from))
+    }
+
+    pub(crate) async fn held_commands(
+        &mut self,
+        device_id: &str,
+        limit: u32,
+    ) -> Result<Vec<CommandRecord>, StoreError> {
+        let mut rows: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(HELD_TOP)
+            .bind(device_id)
+            .bind(lim(limit))
+            .fetch_all(&mut *c)
+            .await?);
+        let containers: Vec<i64> = rows.iter().filter(|r| r.is_container()).map(|r| r.id).collect();
+        for id in containers {
+            let children: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(CONTAINER_ROWS)
+                .bind(id)
+                .fetch_all(&mut *c)
+                .await?);
+            rows.extend(children);
+        }
+        assemble(rows, Vec::new(), None, false)
+    }
+
+    // ---- operator DDFs ----
+
+    pub(crate) async fn create_ddf(&mut self, d: &DdfRecord) -> Result<i64, StoreError> {
+        const SQL: &str = "INSERT INTO ddfs (name, mo_id, mount, man, model, document, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING RETURNING id";
+        let id: Option<i64> = on_conn!(self, c => sqlx::query_scalar(SQL)
+            .bind(&d.name)
+            .bind(d.mo_id.as_deref())
+            .bind(&d.mount)
+            .bind(d.man.as_deref())
+            .bind(d.model.as_deref())
+            .bind(&d.document)
+            .bind(d.created_at)
+            .bind(d.updated_at)
+            .fetch_optional(&mut *c)
+            .await?);
+        id.ok_or_else(|| StoreError::Conflict(format!("DDF {:?}", d.name)))
+    }
+
+    pub(crate) async fn list_ddfs(&mut self, documents: bool) -> Result<Vec<DdfRecord>, StoreError> {
+        const META: &str = "SELECT id, name, mo_id, mount, man, model, created_at, updated_at FROM ddfs \
+             ORDER BY id LIMIT $1";
+        const FULL: &str = "SELECT id, name, mo_id, mount, man, model, created_at, updated_at, document \
+             FROM ddfs ORDER BY id LIMIT $1";
+        let limit = i64::from(MAX_DDFS);
+        if documents {
+            let rows: Vec<DdfRow> =
+                on_conn!(self, c => sqlx::query_as(FULL).bind(limit).fetch_all(&mut *c).await?);
+            return Ok(rows.into_iter().map(ddf_record).collect());
+        }
+        let rows: Vec<DdfMetaRow> =
+            on_conn!(self, c => sqlx::query_as(META).bind(limit).fetch_all(&mut *c).await?);
+        Ok(rows
+            .into_iter()
+            .map(|m| ddf_record((m.0, m.1, m.2, m.3, m.4, m.5, m.6, m.7, Vec::new())))
+            .collect())
+    }
+
+    pub(crate) async fn get_ddf(&mut self, id: i64) -> Result<Option<DdfRecord>, StoreError> {
+        const SQL: &str = "SELECT id, name, mo_id, mount, man, model, created_at, updated_at, document \
+             FROM ddfs WHERE id = $1";
+        let row: Option<DdfRow> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(id).fetch_optional(&mut *c).await?);
+        Ok(row.map(ddf_record))
+    }
+
+    pub(crate) async fn delete_ddf(&mut self, id: i64) -> Result<bool, StoreError> {
+        const SQL: &str = "DELETE FROM ddfs WHERE id = $1";
+        let done = on_conn!(self, c => sqlx::query(SQL).bind(id).execute(&mut *c).await?.rows_affected());
+        Ok(done > 0)
+    }
+
+    pub(crate) async fn ddf_revision(&mut self) -> Result<DdfRevision, StoreError> {
+        const SQL: &str = "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(MAX(updated_at), 0) FROM ddfs";
+        let (count, max_id, max_updated_at): (i64, i64, i64) =
+            on_conn!(self, c => sqlx::query_as(SQL).fetch_one(&mut *c).await?);
+        Ok(DdfRevision { count, max_id, max_updated_at })
     }
 
     // ---- generic alerts ----
@@ -841,7 +974,26 @@ impl Conn<'_> {
     }
 }
 
+/// A `ddfs` row: id, name, mo_id, mount, man, model, created_at, updated_at, document.
+type DdfRow = (i64, String, Option<String>, String, Option<String>, Option<String>, i64, i64, Vec<u8>);
+/// A `ddfs` row without its document.
+type DdfMetaRow = (i64, String, Option<String>, String, Option<String>, Option<String>, i64, i64);
+
+fn ddf_record(r: DdfRow) -> DdfRecord {
+    let (id, name, mo_id, mount, man, model, created_at, updated_at, document) = r;
+    DdfRecord { id, name, mo_id, mount, man, model, document, created_at, updated_at }
+}
+
 /// `Ok` when an update touched a row, `NotFound(what)` otherwise.
+/// `items` with only the last of each key, in first-seen order of the keys kept.
+fn last_per_key<T>(items: &[T], key: impl Fn(&T) -> &str) -> Vec<&T> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        last.insert(key(item), i);
+    }
+    items.iter().enumerate().filter(|(i, item)| last[key(item)] == *i).map(|(_, item)| item).collect()
+}
+
 fn found(rows_affected: u64, what: impl FnOnce() -> String) -> Result<(), StoreError> {
     if rows_affected == 0 { Err(StoreError::NotFound(what())) } else { Ok(()) }
 }

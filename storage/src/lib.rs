@@ -13,15 +13,18 @@
 //! `migrations/sqlite` and `migrations/postgres` (same file, table and column names), both
 //! embedded in the binary. Times are Unix epoch milliseconds; JSON is stored as text.
 
+#[macro_use]
 mod conn;
 mod error;
 pub mod model;
+mod push;
 mod rows;
 mod store;
 
-pub use conn::{MAX_COMMAND_DEPTH, MAX_COMMAND_NODES, MAX_INVENTORY, MAX_LIMIT, MAX_TREE_NODES};
+pub use conn::{MAX_COMMAND_DEPTH, MAX_COMMAND_NODES, MAX_DDFS, MAX_INVENTORY, MAX_LIMIT, MAX_TREE_NODES};
 pub use error::StoreError;
 pub use model::*;
+pub use push::{Bootstrap, BootstrapState, NewPush, PushKind, PushOutcome, PushRecord, PushState};
 pub use store::{
-    ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS, Store, Tx,
+    ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS, SqliteStore, Store, Tx,
 };

@@ -399,3 +399,49 @@ pub struct AuditEntry {
     /// Details (never secrets).
     pub detail: serde_json::Value,
 }
+
+/// What one DM message changes on its device's row; `None` leaves a column as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceChange<'a> {
+    /// The nonce the device must use next (we sent it in a `Chal`).
+    pub client_nonce: Option<&'a str>,
+    /// The nonce we must use next (the device sent it in a `Chal`).
+    pub server_nonce: Option<&'a str>,
+    /// A session was opened with this DM version: sets `dm_version` and `last_session_at`.
+    pub session_version: Option<&'a str>,
+}
+
+/// An operator's DDF file as imported (OMA-TS-DM_TND-V1_2 "Device Description Framework").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DdfRecord {
+    /// Database id (0 before insertion).
+    pub id: i64,
+    /// The operator's name for it, unique.
+    pub name: String,
+    /// Management object identifier (the DFType of the MO root, or the operator's).
+    pub mo_id: Option<String>,
+    /// Where the MO sits on devices, e.g. `./Vendor/Acme` or `./FwUpdate`.
+    pub mount: String,
+    /// Only for devices whose `./DevInfo/Man` is this (`None`: every device).
+    pub man: Option<String>,
+    /// Only for devices whose `./DevInfo/Mod` is this (`None`: every model).
+    pub model: Option<String>,
+    /// The document as uploaded (XML or WBXML); empty when listed without documents.
+    pub document: Vec<u8>,
+    /// When imported.
+    pub created_at: Millis,
+    /// When last changed.
+    pub updated_at: Millis,
+}
+
+/// What identifies the state of the `ddfs` table cheaply: a node compares it with the one of
+/// the DDFs it holds in memory to see whether another node changed them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DdfRevision {
+    /// Number of DDFs.
+    pub count: i64,
+    /// Largest id (AUTOINCREMENT/BIGSERIAL ids are never reused).
+    pub max_id: i64,
+    /// Latest `updated_at`.
+    pub max_updated_at: Millis,
+}

@@ -88,6 +88,11 @@ pub(crate) struct CommandRow {
 }
 
 impl CommandRow {
+    /// Whether this row is an Atomic or Sequence (has child rows).
+    pub(crate) fn is_container(&self) -> bool {
+        Op::parse(&self.op).is_some_and(Op::is_container)
+    }
+
     /// The record without children and results (filled in by the tree assembly).
     pub(crate) fn into_record(self) -> Result<CommandRecord, StoreError> {
         let id = self.id.to_string();

@@ -1,6 +1,7 @@
 //! The store handle, connecting, migrations and transactions.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Transaction;
@@ -9,13 +10,15 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::conn::Conn;
 use crate::error::StoreError;
 use crate::model::{
-    AuditEntry, CommandRecord, CommandSpec, CommandState, Device, GenericAlert, InventoryItem, Millis,
-    ResultItem, SessionRecord, TreeNode,
+    AuditEntry, CommandRecord, CommandSpec, CommandState, DdfRecord, DdfRevision, Device, DeviceChange,
+    GenericAlert, InventoryItem, Millis, ResultItem, SessionRecord, TreeNode,
 };
+use crate::push::{Bootstrap, NewPush, PushOutcome, PushRecord};
 
 /// How long SQLite waits for another writer's lock before failing with "database is locked".
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,23 +42,44 @@ static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/post
 #[derive(Clone, Debug)]
 pub enum Store {
     /// SQLite, in WAL mode.
-    Sqlite(SqlitePool),
+    Sqlite(SqliteStore),
     /// PostgreSQL.
     Postgres(PgPool),
 }
 
+/// The SQLite pool and the gate that lets one write transaction run at a time in this process.
+///
+/// SQLite has one writer anyway (`BEGIN IMMEDIATE` takes the database's write lock). Without
+/// the gate, the waiting transactions hold pooled connections and sleep in SQLite's busy
+/// handler (1 ms and more per retry), and every write invalidates the page cache of the
+/// other connections; with it they queue in tokio and are woken as soon as the lock is free
+/// (measured in BENCHMARKS.md, "Load").
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    writer: Arc<Semaphore>,
+}
+
+impl SqliteStore {
+    /// The connection pool (for tests and tools that run their own SQL).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
 /// An open write transaction. Dropped without [`Tx::commit`], it rolls back.
 ///
-/// On SQLite it began with `BEGIN IMMEDIATE`: it holds the database's write lock from the
-/// start, so transactions never fail half-way on a lock upgrade and are fully serialised.
+/// On SQLite it began with `BEGIN IMMEDIATE` after taking the process's write permit
+/// ([`SqliteStore`]): it holds the database's write lock from the start, so transactions
+/// never fail half-way on a lock upgrade and are fully serialised.
 /// On PostgreSQL it is `READ COMMITTED`; [`Tx::get_session`] locks the session row
 /// (`FOR UPDATE`) so two nodes never process messages of one session at once.
 ///
 /// After any error the transaction should be dropped: on PostgreSQL a failed statement
 /// aborts the whole transaction.
 pub enum Tx {
-    /// A SQLite transaction.
-    Sqlite(Transaction<'static, Sqlite>),
+    /// A SQLite transaction, and the process's write permit it holds until it ends.
+    Sqlite(Transaction<'static, Sqlite>, OwnedSemaphorePermit),
     /// A PostgreSQL transaction.
     Postgres(Transaction<'static, Postgres>),
 }
@@ -126,7 +150,7 @@ impl Store {
                     .await?
             };
             tracing::debug!(backend = "sqlite", in_memory = sqlite_in_memory(url), "connected");
-            Ok(Store::Sqlite(pool))
+            Ok(Store::Sqlite(SqliteStore { pool, writer: Arc::new(Semaphore::new(1)) }))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // The parse error is not repeated: it may quote the URL and its password.
             let opts = PgConnectOptions::from_str(url)
@@ -156,8 +180,15 @@ impl Store {
             Store::Postgres(_) => &PG_MIGRATOR,
         };
         match self {
-            Store::Sqlite(p) => migrator.run(p).await?,
-            Store::Postgres(p) => migrator.run(p).await?,
+            Store::Sqlite(s) => migrator.run(&s.pool).await?,
+            Store::Postgres(p) => {
+                migrator.run(p).await?;
+                // Planner statistics now, not when autovacuum gets round to it (it may be off):
+                // without them PostgreSQL plans the queue and tree reads as sequential scans.
+                sqlx::query("ANALYZE devices, commands, command_results, sessions, inventory, tree_nodes")
+                    .execute(p)
+                    .await?;
+            }
         }
         tracing::info!(
             backend = self.backend_name(),
@@ -183,7 +214,7 @@ impl Store {
     /// Close the pool: waits for checked-out connections to come back, then closes them all.
     pub async fn close(&self) {
         match self {
-            Store::Sqlite(p) => p.close().await,
+            Store::Sqlite(s) => s.pool.close().await,
             Store::Postgres(p) => p.close().await,
         }
     }
@@ -191,14 +222,21 @@ impl Store {
     /// Begin a write transaction (`BEGIN IMMEDIATE` on SQLite; see [`Tx`]).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Store::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Sqlite(s) => {
+                // The permit first: a queued writer holds no pooled connection.
+                let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, s.writer.clone().acquire_owned())
+                    .await
+                    .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?
+                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+                Tx::Sqlite(s.pool.begin_with("BEGIN IMMEDIATE").await?, permit)
+            }
             Store::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
 
     async fn pooled(&self) -> Result<Pooled, StoreError> {
         Ok(match self {
-            Store::Sqlite(p) => Pooled::Sqlite(p.acquire().await?),
+            Store::Sqlite(s) => Pooled::Sqlite(s.pool.acquire().await?),
             Store::Postgres(p) => Pooled::Postgres(p.acquire().await?),
         })
     }
@@ -213,7 +251,7 @@ impl Store {
 impl Tx {
     fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(t) => Conn::Sqlite(t),
+            Tx::Sqlite(t, _) => Conn::Sqlite(t),
             Tx::Postgres(t) => Conn::Postgres(t),
         }
     }
@@ -222,7 +260,7 @@ impl Tx {
     /// with `synchronous = NORMAL`).
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, _permit) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -231,7 +269,7 @@ impl Tx {
     /// Undo every change of this transaction (dropping it does the same).
     pub async fn rollback(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Sqlite(t, _permit) => t.rollback().await?,
             Tx::Postgres(t) => t.rollback().await?,
         }
         Ok(())
@@ -240,7 +278,7 @@ impl Tx {
     /// `"sqlite"` or `"postgres"`.
     pub fn backend_name(&self) -> &'static str {
         match self {
-            Tx::Sqlite(_) => "sqlite",
+            Tx::Sqlite(..) => "sqlite",
             Tx::Postgres(_) => "postgres",
         }
     }
@@ -319,18 +357,9 @@ api! {
     /// and sessions (not its audit entries). `false` if it did not exist.
     write fn delete_device(device_id: &str) -> bool;
 
-    /// Set the nonces that are `Some` (the other stays as it is) and `updated_at`.
-    /// `NotFound` if the device does not exist.
-    write fn update_device_nonces(
-        device_id: &str,
-        client_nonce: Option<&str>,
-        server_nonce: Option<&str>,
-        now: Millis
-    ) -> ();
-
-    /// Note a session of the device: sets `dm_version`, `last_session_at` and `updated_at`.
-    /// `NotFound` if the device does not exist.
-    write fn record_device_session(device_id: &str, dm_version: &str, now: Millis) -> ();
+    /// Apply what one DM message changed on the device row (see [`DeviceChange`]) and set
+    /// `updated_at`. `NotFound` if the device does not exist.
+    write fn update_device_after_message(device_id: &str, change: &DeviceChange<'_>, now: Millis) -> ();
 
     /// Insert or replace inventory items by `(device_id, uri)`. `NotFound` if the device does
     /// not exist.
@@ -411,6 +440,29 @@ api! {
     /// One mirrored node.
     read fn get_tree_node(device_id: &str, uri: &str) -> Option<TreeNode>;
 
+    /// The device's held commands (queued, with a `held_reason`), top-level, oldest first,
+    /// with children: those to check again when the mirror or the DDFs may have changed. At
+    /// most `limit`, clamped to [`MAX_LIMIT`](crate::MAX_LIMIT).
+    read fn held_commands(device_id: &str, limit: u32) -> Vec<CommandRecord>;
+
+    /// Store an operator DDF (its `id` is ignored); returns the new id. `Conflict` if its
+    /// `name` exists.
+    write fn create_ddf(ddf: &DdfRecord) -> i64;
+
+    /// Every operator DDF, by id (at most [`MAX_DDFS`](crate::MAX_DDFS)); `document` is left
+    /// empty unless `documents`.
+    read fn list_ddfs(documents: bool) -> Vec<DdfRecord>;
+
+    /// One operator DDF with its document.
+    read fn get_ddf(id: i64) -> Option<DdfRecord>;
+
+    /// Delete an operator DDF; `false` if it did not exist.
+    write fn delete_ddf(id: i64) -> bool;
+
+    /// Count, largest id and latest change of the operator DDFs: one cheap aggregate a node
+    /// polls to see whether its in-memory DDFs are stale.
+    read fn ddf_revision() -> DdfRevision;
+
     /// Store a received Generic Alert (its `id` is ignored); returns the new id.
     /// `NotFound` if the device does not exist.
     write fn add_generic_alert(alert: &GenericAlert) -> i64;
@@ -447,4 +499,36 @@ api! {
     /// Audit entries, newest first, of one device or of all. At most `limit`, clamped to
     /// [`MAX_LIMIT`](crate::MAX_LIMIT).
     read fn list_audit(device_id: Option<&str>, limit: u32) -> Vec<AuditEntry>;
+}
+
+api! {
+    /// Store a push, `queued` and due now. Returns its id.
+    write fn enqueue_push(push: &NewPush, now: Millis) -> i64;
+
+    /// Lease up to `limit` due pushes for `lease_ms` (queued ones whose time has come, and
+    /// those whose dispatcher's lease ran out), count the attempt, and return them with
+    /// their PDU. Two dispatchers never get the same push while its lease runs
+    /// (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one writer).
+    write fn claim_pushes(now: Millis, lease_ms: i64, limit: u32) -> Vec<PushRecord>;
+
+    /// Record what came of an attempt on a leased push; a retry past its attempts fails it.
+    /// `NotFound` if the push is not being sent (its lease ran out and it was taken again).
+    write fn finish_push(id: i64, outcome: &PushOutcome, now: Millis) -> PushRecord;
+
+    /// A push by id.
+    read fn get_push(id: i64) -> Option<PushRecord>;
+
+    /// Pushes, newest first, of one device or all (at most `limit`, clamped to
+    /// [`MAX_LIMIT`](crate::MAX_LIMIT)).
+    read fn list_pushes(device_id: Option<&str>, limit: u32) -> Vec<PushRecord>;
+
+    /// Record a device's bootstrap (replacing an earlier one).
+    write fn set_bootstrap(bootstrap: &Bootstrap) -> ();
+
+    /// A device's latest bootstrap.
+    read fn get_bootstrap(device_id: &str) -> Option<Bootstrap>;
+
+    /// The device opened an authenticated session: a pending bootstrap is done. `true` if one
+    /// was pending.
+    write fn mark_bootstrapped(device_id: &str, now: Millis) -> bool;
 }

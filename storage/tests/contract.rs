@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use omadm_storage::{
-    AuditEntry, ClientAuthType, CommandRecord, CommandSpec, CommandState, Device, GenericAlert,
-    InventoryItem, MAX_LIMIT, Op, ResultItem, SessionOutcome, SessionRecord, Store, StoreError, TreeNode,
+    AuditEntry, Bootstrap, BootstrapState, ClientAuthType, CommandRecord, CommandSpec, CommandState,
+    DdfRecord, DdfRevision, Device, DeviceChange, GenericAlert, InventoryItem, MAX_LIMIT, NewPush, Op,
+    PushKind, PushOutcome, PushState, ResultItem, SessionOutcome, SessionRecord, Store, StoreError, TreeNode,
 };
 use serde_json::json;
 use sqlx::Connection;
@@ -234,13 +235,18 @@ contract!(
     errors_hide_secrets,
     tree_mirror,
     held_and_forced_commands,
+    push_delivery_lifecycle,
+    pushes_claimed_once,
+    bootstrap_state,
+    held_commands_listed,
+    operator_ddfs,
 );
 
 /// Run raw SQL (to inspect or damage the database behind the API).
 async fn raw(store: &Store, sql: &'static str) {
     match store {
         Store::Sqlite(p) => {
-            sqlx::query(sql).execute(p).await.expect("raw SQL");
+            sqlx::query(sql).execute(p.pool()).await.expect("raw SQL");
         }
         Store::Postgres(p) => {
             sqlx::query(sql).execute(p).await.expect("raw SQL");
@@ -250,7 +256,7 @@ async fn raw(store: &Store, sql: &'static str) {
 
 async fn count(store: &Store, sql: &'static str) -> i64 {
     match store {
-        Store::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.expect("count"),
+        Store::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p.pool()).await.expect("count"),
         Store::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await.expect("count"),
     }
 }
@@ -374,26 +380,42 @@ async fn device_nonces_and_session(s: Store) {
     let d = device("dev");
     s.create_device(&d).await.unwrap();
 
-    s.update_device_nonces("dev", Some("bmV3LWM="), None, 2_000).await.unwrap();
+    let nonce = |c: Option<&'static str>, sv: Option<&'static str>| DeviceChange {
+        client_nonce: c,
+        server_nonce: sv,
+        session_version: None,
+    };
+    s.update_device_after_message("dev", &nonce(Some("bmV3LWM="), None), 2_000).await.unwrap();
     let got = s.get_device("dev").await.unwrap().unwrap();
     assert_eq!(got.client_nonce, "bmV3LWM=");
     assert_eq!(got.server_nonce, d.server_nonce);
     assert_eq!(got.updated_at, 2_000);
+    assert_eq!(got.last_session_at, None, "no session recorded by a nonce change");
 
-    s.update_device_nonces("dev", None, Some("bmV3LXM="), 3_000).await.unwrap();
+    s.update_device_after_message("dev", &nonce(None, Some("bmV3LXM=")), 3_000).await.unwrap();
     let got = s.get_device("dev").await.unwrap().unwrap();
     assert_eq!(got.client_nonce, "bmV3LWM=");
     assert_eq!(got.server_nonce, "bmV3LXM=");
 
-    s.record_device_session("dev", "1.1.2", 4_000).await.unwrap();
+    let session =
+        DeviceChange { client_nonce: Some("bmV4dA=="), session_version: Some("1.1.2"), ..nonce(None, None) };
+    s.update_device_after_message("dev", &session, 4_000).await.unwrap();
     let got = s.get_device("dev").await.unwrap().unwrap();
     assert_eq!(got.dm_version.as_deref(), Some("1.1.2"));
     assert_eq!(got.last_session_at, Some(4_000));
     assert_eq!(got.updated_at, 4_000);
     assert_eq!(got.created_at, 1_000);
+    assert_eq!(got.client_nonce, "bmV4dA==");
+    assert_eq!(got.server_nonce, "bmV3LXM=");
 
-    assert!(matches!(s.update_device_nonces("nope", Some("x"), None, 1).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.record_device_session("nope", "1.2", 1).await, Err(StoreError::NotFound(_))));
+    s.update_device_after_message("dev", &nonce(None, None), 5_000).await.unwrap();
+    let got = s.get_device("dev").await.unwrap().unwrap();
+    assert_eq!((got.last_session_at, got.dm_version.as_deref()), (Some(4_000), Some("1.1.2")));
+
+    assert!(matches!(
+        s.update_device_after_message("nope", &nonce(Some("x"), None), 1).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn list_devices_keyset(s: Store) {
@@ -502,6 +524,16 @@ async fn inventory_upsert_and_order(s: Store) {
     let got = s.list_inventory("dev").await.unwrap();
     assert_eq!(got, vec![newer, item("./DevInfo/Lang", "en", 1), item("./DevInfo/Man", "ACME", 1),]);
     s.upsert_inventory("dev", &[]).await.unwrap();
+    // One call naming a URI twice keeps the last value; large calls go in several statements.
+    let many: Vec<_> = (0..1200).map(|i| item(&format!("./Vendor/{i:04}"), "v", 3)).collect();
+    s.upsert_inventory("dev", &many).await.unwrap();
+    s.upsert_inventory("dev", &[item("./DevInfo/Lang", "de", 4), item("./DevInfo/Lang", "fr", 5)])
+        .await
+        .unwrap();
+    let got = s.list_inventory("dev").await.unwrap();
+    assert_eq!(got.len(), 1203);
+    assert!(got.contains(&item("./DevInfo/Lang", "fr", 5)));
+    assert!(got.contains(&item("./Vendor/1199", "v", 3)));
     assert!(matches!(s.upsert_inventory("nope", &[item("./x", "y", 1)]).await, Err(StoreError::NotFound(_))));
     assert!(s.list_inventory("nope").await.unwrap().is_empty());
 }
@@ -642,6 +674,14 @@ async fn next_queued_order_with_children(s: Store) {
     assert_eq!(s.next_queued("b", 10).await.unwrap().len(), 1);
     assert!(s.next_queued("nope", 10).await.unwrap().is_empty());
     assert!(s.next_queued("a", 0).await.unwrap().is_empty());
+
+    // More ids than one statement carries.
+    let mut bulk = Vec::new();
+    for i in 0..1100 {
+        bulk.push(s.enqueue_command("b", &leaf(Op::Get, &format!("./n/{i}")), 6).await.unwrap());
+    }
+    assert_eq!(s.mark_sent(&bulk, "tok2", 7).await.unwrap(), 1100);
+    assert_eq!(s.next_queued("b", 10).await.unwrap().len(), 1);
 }
 
 async fn command_lifecycle(s: Store) {
@@ -1065,7 +1105,8 @@ async fn sqlite_file_pragmas() {
     let store = Store::connect(&format!("sqlite:{}", path.display())).await.unwrap();
     assert!(path.exists(), "the file is created");
     store.migrate().await.unwrap();
-    let Store::Sqlite(pool) = &store else { panic!("not SQLite") };
+    let Store::Sqlite(lite) = &store else { panic!("not SQLite") };
+    let pool = lite.pool();
     let mut conn = pool.acquire().await.unwrap();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
     let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
@@ -1089,7 +1130,8 @@ async fn sqlite_memory_is_one_database() {
     for _ in 0..20 {
         assert!(store.get_device("dev").await.unwrap().is_some());
     }
-    let Store::Sqlite(pool) = &store else { panic!("not SQLite") };
+    let Store::Sqlite(lite) = &store else { panic!("not SQLite") };
+    let pool = lite.pool();
     assert_eq!(pool.options().get_max_connections(), 1);
     // A second in-memory store is a different database.
     let other = Store::connect("sqlite::memory:").await.unwrap();
@@ -1190,6 +1232,89 @@ async fn held_and_forced_commands(s: Store) {
     assert!(matches!(s.set_command_held(999_999, None, 5).await, Err(StoreError::NotFound(_))));
 }
 
+async fn held_commands_listed(s: Store) {
+    s.create_device(&device("a")).await.unwrap();
+    s.create_device(&device("b")).await.unwrap();
+    let free = s.enqueue_command("a", &leaf(Op::Get, "./X"), 1).await.unwrap();
+    let atomic = container(Op::Atomic, vec![leaf(Op::Replace, "./A"), leaf(Op::Delete, "./B")]);
+    let held2 = s.enqueue_command("a", &atomic, 2).await.unwrap();
+    let held1 = s.enqueue_command("a", &leaf(Op::Replace, "./DevInfo/Man"), 3).await.unwrap();
+    let other = s.enqueue_command("b", &leaf(Op::Replace, "./Y"), 4).await.unwrap();
+    for id in [held1, held2, other] {
+        s.set_command_held(id, Some("ACL"), 5).await.unwrap();
+    }
+    assert!(s.held_commands("a", 10).await.unwrap().iter().all(|c| c.id != free));
+    let held = s.held_commands("a", 10).await.unwrap();
+    assert_eq!(
+        held.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [held2, held1],
+        "oldest first, own device only"
+    );
+    assert_eq!(held[0].children.len(), 2, "with the container's children");
+    assert_eq!(held[0].children[0].spec.target.as_deref(), Some("./A"));
+    assert_eq!(s.held_commands("a", 1).await.unwrap().len(), 1);
+    // Released: back in the queue, no longer held.
+    s.set_command_held(held1, None, 6).await.unwrap();
+    assert_eq!(s.held_commands("a", 10).await.unwrap().iter().map(|c| c.id).collect::<Vec<_>>(), [held2]);
+    let q = s.next_queued("a", 10).await.unwrap();
+    assert_eq!(q.iter().map(|c| c.id).collect::<Vec<_>>(), [free, held1]);
+    // A forced command is no longer held.
+    s.force_command("a", held2, 7).await.unwrap();
+    assert!(s.held_commands("a", 10).await.unwrap().is_empty());
+}
+
+fn ddf(name: &str, document: &[u8], at: i64) -> DdfRecord {
+    DdfRecord {
+        id: 0,
+        name: name.into(),
+        mo_id: Some("urn:acme:mo:volume:1.0".into()),
+        mount: "./Vendor/Acme".into(),
+        man: Some("Acme".into()),
+        model: None,
+        document: document.to_vec(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn operator_ddfs(s: Store) {
+    assert_eq!(s.ddf_revision().await.unwrap(), DdfRevision::default(), "empty table");
+    assert!(s.list_ddfs(true).await.unwrap().is_empty());
+    // Binary documents (WBXML) come back byte for byte.
+    let wbxml = [0x02u8, 0x00, 0x00, 0x6A, 0x00, 0xFF, 0x80, 0x01];
+    let a = s.create_ddf(&ddf("acme", b"<MgmtTree/>", 10)).await.unwrap();
+    let b = s.create_ddf(&ddf("acme-wbxml", &wbxml, 20)).await.unwrap();
+    assert!(b > a);
+    assert!(matches!(s.create_ddf(&ddf("acme", b"x", 30)).await, Err(StoreError::Conflict(_))));
+    let rev = s.ddf_revision().await.unwrap();
+    assert_eq!(rev, DdfRevision { count: 2, max_id: b, max_updated_at: 20 });
+
+    let got = s.get_ddf(b).await.unwrap().unwrap();
+    assert_eq!(got, DdfRecord { id: b, ..ddf("acme-wbxml", &wbxml, 20) });
+    assert!(s.get_ddf(b + 1000).await.unwrap().is_none());
+    let full = s.list_ddfs(true).await.unwrap();
+    assert_eq!(full.iter().map(|d| d.id).collect::<Vec<_>>(), [a, b]);
+    assert_eq!(full[0].document, b"<MgmtTree/>");
+    assert_eq!(full[0].man.as_deref(), Some("Acme"));
+    let meta = s.list_ddfs(false).await.unwrap();
+    assert!(meta.iter().all(|d| d.document.is_empty()), "listed without documents");
+    assert_eq!(meta[1].mount, "./Vendor/Acme");
+
+    assert!(s.delete_ddf(a).await.unwrap());
+    assert!(!s.delete_ddf(a).await.unwrap());
+    assert_eq!(s.ddf_revision().await.unwrap(), DdfRevision { count: 1, max_id: b, max_updated_at: 20 });
+    // Deleting the newest and importing again still changes the revision: ids are not reused.
+    assert!(s.delete_ddf(b).await.unwrap());
+    let c = s.create_ddf(&ddf("acme-wbxml", &wbxml, 20)).await.unwrap();
+    assert!(c > b, "ids are never reused");
+    assert_ne!(s.ddf_revision().await.unwrap(), rev);
+    // Inside a transaction, like the other writes; rolled back, nothing stays.
+    let mut tx = s.begin().await.unwrap();
+    tx.create_ddf(&ddf("tx", b"y", 40)).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(s.list_ddfs(false).await.unwrap().len(), 1);
+}
+
 fn migration_dir(backend: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(backend)
 }
@@ -1263,6 +1388,7 @@ async fn schema_in_step() {
     lite.migrate().await.unwrap();
 
     let Store::Sqlite(lp) = &lite else { unreachable!() };
+    let lp = lp.pool();
     let lite_cols: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
@@ -1299,4 +1425,125 @@ async fn schema_in_step() {
     let names = |v: Vec<(String,)>| v.into_iter().map(|t| t.0).collect::<BTreeSet<_>>();
     assert_eq!(names(lite_idx), names(pg_idx), "indexes differ");
     cleanup(pg, c).await;
+}
+
+fn new_push(device: Option<&str>, max_attempts: u32) -> NewPush {
+    NewPush {
+        device_id: device.map(str::to_owned),
+        kind: PushKind::Notification,
+        msisdn: "+491701234567".into(),
+        channel: None,
+        content_type: "application/vnd.syncml.notification".into(),
+        pdu: vec![1, 6, 3, 0xC4, 0xAF, 0x87, 0],
+        max_attempts,
+    }
+}
+
+async fn push_delivery_lifecycle(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    let a = s.enqueue_push(&new_push(Some("dev"), 2), 1_000).await.unwrap();
+    let b = s.enqueue_push(&new_push(None, 1), 1_001).await.unwrap();
+    assert!(matches!(s.enqueue_push(&new_push(Some("nope"), 1), 1).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.enqueue_push(&NewPush { pdu: vec![], ..new_push(None, 1) }, 1).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    // Not due before its time; taken with its PDU, the attempt counted.
+    assert!(s.claim_pushes(999, 60_000, 10).await.unwrap().is_empty());
+    let got = s.claim_pushes(2_000, 60_000, 10).await.unwrap();
+    assert_eq!(got.iter().map(|p| p.id).collect::<Vec<_>>(), vec![a, b]);
+    assert!(got.iter().all(|p| p.state == PushState::Sending && p.attempts == 1 && p.pdu.is_some()));
+    // Leased: nobody else gets them until the lease runs out.
+    assert!(s.claim_pushes(3_000, 60_000, 10).await.unwrap().is_empty());
+
+    // A retry goes back to the queue, then fails for good past its attempts; the PDU goes.
+    let r =
+        s.finish_push(a, &PushOutcome::Retry { reason: "throttled".into(), retry_at: 5_000 }, 3_000).await;
+    let r = r.unwrap();
+    assert_eq!(
+        (r.state, r.failure.as_deref(), r.next_attempt_at),
+        (PushState::Queued, Some("throttled"), 5_000)
+    );
+    assert!(r.pdu.is_some());
+    assert!(s.claim_pushes(4_999, 60_000, 10).await.unwrap().is_empty());
+    assert_eq!(s.claim_pushes(5_000, 60_000, 10).await.unwrap()[0].attempts, 2);
+    let r = s
+        .finish_push(a, &PushOutcome::Retry { reason: "again".into(), retry_at: 9_000 }, 6_000)
+        .await
+        .unwrap();
+    assert_eq!((r.state, r.pdu), (PushState::Failed, None));
+
+    let r =
+        s.finish_push(b, &PushOutcome::Accepted { reference: "msg-1,msg-2".into() }, 7_000).await.unwrap();
+    assert_eq!((r.state, r.reference.as_deref(), r.pdu), (PushState::Accepted, Some("msg-1,msg-2"), None));
+    // A late result for a push no longer being sent changes nothing.
+    assert!(matches!(
+        s.finish_push(b, &PushOutcome::Failed { reason: "late".into() }, 8_000).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.get_push(b).await.unwrap().unwrap().state, PushState::Accepted);
+
+    // A dispatcher that died: its lease runs out and the push is taken again.
+    let c = s.enqueue_push(&new_push(Some("dev"), 3), 10_000).await.unwrap();
+    assert_eq!(s.claim_pushes(10_000, 1_000, 10).await.unwrap()[0].id, c);
+    assert!(s.claim_pushes(10_500, 1_000, 10).await.unwrap().is_empty());
+    let again = s.claim_pushes(11_001, 1_000, 10).await.unwrap();
+    assert_eq!((again[0].id, again[0].attempts), (c, 2));
+
+    let listed = s.list_pushes(Some("dev"), 10).await.unwrap();
+    assert_eq!(listed.iter().map(|p| p.id).collect::<Vec<_>>(), vec![c, a]);
+    assert_eq!(s.list_pushes(None, 10).await.unwrap().len(), 3);
+    assert!(s.get_push(9999).await.unwrap().is_none());
+}
+
+async fn pushes_claimed_once(s: Store) {
+    for _ in 0..40 {
+        s.enqueue_push(&new_push(None, 1), 1).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = s.claim_pushes(10, 60_000, 3).await.unwrap();
+                if got.is_empty() {
+                    break mine;
+                }
+                mine.extend(got.into_iter().map(|p| p.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: BTreeSet<i64> = all.iter().copied().collect();
+    assert_eq!((all.len(), unique.len()), (40, 40), "every push taken exactly once");
+}
+
+async fn bootstrap_state(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    assert!(s.get_bootstrap("dev").await.unwrap().is_none());
+    assert!(!s.mark_bootstrapped("dev", 5).await.unwrap());
+    let push = s.enqueue_push(&new_push(Some("dev"), 1), 1).await.unwrap();
+    let b = Bootstrap {
+        device_id: "dev".into(),
+        push_id: Some(push),
+        profile: "cp".into(),
+        state: BootstrapState::Pending,
+        created_at: 1,
+        bootstrapped_at: None,
+    };
+    s.set_bootstrap(&b).await.unwrap();
+    assert_eq!(s.get_bootstrap("dev").await.unwrap(), Some(b.clone()));
+    assert!(s.mark_bootstrapped("dev", 7).await.unwrap());
+    assert!(!s.mark_bootstrapped("dev", 8).await.unwrap(), "only once");
+    let got = s.get_bootstrap("dev").await.unwrap().unwrap();
+    assert_eq!((got.state, got.bootstrapped_at), (BootstrapState::Bootstrapped, Some(7)));
+    assert!(matches!(
+        s.set_bootstrap(&Bootstrap { device_id: "nope".into(), ..b }).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

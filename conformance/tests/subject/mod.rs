@@ -165,7 +165,7 @@ impl Subject {
         store.migrate().await.unwrap();
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = omadm_server::app::App { store, config: Arc::new(config) };
+        let app = omadm_server::app::App::new(store, Arc::new(config));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             omadm_server::serve::serve(listener, app, async {

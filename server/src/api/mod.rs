@@ -26,8 +26,9 @@ use subtle::ConstantTimeEq;
 
 pub use extract::{ApiError, ApiJson, ApiPath, ApiQuery};
 
-use crate::admin::{self, CommandRequest, CreateDevice};
+use crate::admin::{self, AdminError, CommandRequest, CreateDevice};
 use crate::app::App;
+use crate::ddfs::ImportDdf;
 
 /// Path prefix of every route.
 pub const PREFIX: &str = "/api/v1";
@@ -62,6 +63,11 @@ where
     Route { method, path, authenticated: true, handler: on(filter, handler) }
 }
 
+/// `r` with its own body limit instead of [`MAX_BODY`] (larger bodies: 413).
+fn with_body_limit(r: Route, limit: usize) -> Route {
+    Route { handler: r.handler.layer(DefaultBodyLimit::max(limit)), ..r }
+}
+
 /// Every route of the API, in one place (the router and the documentation test use it).
 pub fn route_table() -> Vec<Route> {
     use Method as M;
@@ -81,6 +87,14 @@ pub fn route_table() -> Vec<Route> {
         route(M::GET, "/api/v1/devices/{device_id}/tree/node", tree_node),
         route(M::GET, "/api/v1/alerts", generic_alerts),
         route(M::GET, "/api/v1/audit", audit_log),
+        with_body_limit(route(M::POST, "/api/v1/ddfs", import_ddf), crate::ddfs::MAX_BODY),
+        route(M::GET, "/api/v1/ddfs", list_ddfs),
+        route(M::GET, "/api/v1/ddfs/{id}", get_ddf),
+        route(M::DELETE, "/api/v1/ddfs/{id}", delete_ddf),
+        route(M::POST, "/api/v1/devices/{device_id}/bootstrap", bootstrap_device),
+        route(M::GET, "/api/v1/devices/{device_id}/bootstrap", get_bootstrap),
+        route(M::GET, "/api/v1/pushes", list_pushes),
+        route(M::GET, "/api/v1/pushes/{id}", get_push),
     ]
 }
 
@@ -363,6 +377,34 @@ async fn audit_log(State(app): State<App>, ApiQuery(q): ApiQuery<DeviceFilterQue
     Ok(Json(json!({ "audit": entries })).into_response())
 }
 
+/// A DDF id from the path.
+fn ddf_id(id: &str) -> ApiResult<i64> {
+    id.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("DDF id {id:?} is not an integer")))
+}
+
+/// `POST /api/v1/ddfs` → 201 with the DDF (its placements, no document).
+async fn import_ddf(State(app): State<App>, ApiJson(req): ApiJson<ImportDdf>) -> ApiResult<Response> {
+    let view = crate::ddfs::import(&app.store, Some(&app.ddfs), req, ACTOR).await?;
+    let loc = location(format!("{PREFIX}/ddfs/{}", view.id));
+    Ok((StatusCode::CREATED, loc, Json(view)).into_response())
+}
+
+/// `GET /api/v1/ddfs` → `{"ddfs": [...]}`.
+async fn list_ddfs(State(app): State<App>) -> ApiResult<Response> {
+    Ok(Json(json!({ "ddfs": crate::ddfs::list(&app.store).await? })).into_response())
+}
+
+/// `GET /api/v1/ddfs/{id}` → the DDF with `document_b64`.
+async fn get_ddf(State(app): State<App>, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
+    Ok(Json(crate::ddfs::get(&app.store, ddf_id(&id)?).await?).into_response())
+}
+
+/// `DELETE /api/v1/ddfs/{id}` → 204.
+async fn delete_ddf(State(app): State<App>, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+    crate::ddfs::delete(&app.store, Some(&app.ddfs), ddf_id(&id)?, ACTOR).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,5 +478,54 @@ mod tests {
     fn segments_are_percent_encoded() {
         assert_eq!(encode_segment("IMEI:12/3 x"), "IMEI%3A12%2F3%20x");
         assert_eq!(encode_segment("a-b_c.d~"), "a-b_c.d~");
+    }
+}
+
+/// `POST /api/v1/devices/{device_id}/bootstrap` → 202 the queued push, the bootstrap state and
+/// the PIN the user must type (if the method has one).
+async fn bootstrap_device(
+    State(app): State<App>,
+    ApiPath(device_id): ApiPath<String>,
+    ApiJson(req): ApiJson<crate::bootstrap::operation::BootstrapRequest>,
+) -> ApiResult<Response> {
+    admin::check_device_id(&device_id)?;
+    let view = crate::bootstrap::operation::bootstrap_device(&app.store, &app.config, &device_id, req, ACTOR)
+        .await?;
+    app.push_wake.wake();
+    let loc = location(format!("{PREFIX}/pushes/{}", view.push.id));
+    Ok((StatusCode::ACCEPTED, loc, Json(view)).into_response())
+}
+
+/// `GET /api/v1/devices/{device_id}/bootstrap` → the device's latest bootstrap.
+async fn get_bootstrap(State(app): State<App>, ApiPath(device_id): ApiPath<String>) -> ApiResult<Response> {
+    admin::check_device_id(&device_id)?;
+    match app.store.get_bootstrap(&device_id).await.map_err(AdminError::from)? {
+        Some(b) => Ok(Json(b).into_response()),
+        None => Err(AdminError::NotFound(format!("device {device_id:?} has no bootstrap")).into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushListQuery {
+    device_id: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/pushes?device_id=&limit=` → pushes, newest first, with their delivery state.
+async fn list_pushes(State(app): State<App>, ApiQuery(q): ApiQuery<PushListQuery>) -> ApiResult<Response> {
+    if let Some(d) = &q.device_id {
+        admin::check_device_id(d)?;
+    }
+    let limit = admin::check_limit(q.limit)?;
+    let pushes = app.store.list_pushes(q.device_id.as_deref(), limit).await.map_err(AdminError::from)?;
+    Ok(Json(pushes).into_response())
+}
+
+/// `GET /api/v1/pushes/{id}` → one push.
+async fn get_push(State(app): State<App>, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
+    match app.store.get_push(id).await.map_err(AdminError::from)? {
+        Some(p) => Ok(Json(p).into_response()),
+        None => Err(AdminError::NotFound(format!("push {id}")).into()),
     }
 }

@@ -3,6 +3,7 @@
 mod alert;
 mod codec;
 mod command;
+mod ddf;
 mod device;
 mod serve;
 
@@ -32,6 +33,8 @@ enum Command {
     Commands(command::CommandArgs),
     /// List the Generic Alerts devices sent.
     Alerts(alert::AlertsArgs),
+    /// Import, list and delete operator DDF files (directly in the database).
+    Ddf(ddf::DdfArgs),
 }
 
 /// Run a parsed command line.
@@ -43,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(a) => device::run(a),
         Command::Commands(a) => command::run(a),
         Command::Alerts(a) => alert::run(a),
+        Command::Ddf(a) => ddf::run(a),
     }
 }
 

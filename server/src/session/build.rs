@@ -123,8 +123,22 @@ impl Session<'_> {
 
         let mut added = false;
         let mut ids = Vec::new();
-        let checker = Checker::new(self.state.version, &self.device.server_id, self.input.tree);
-        for rec in queued {
+        let man = self.dev_info("./DevInfo/Man");
+        let model = self.dev_info("./DevInfo/Mod");
+        let ddf = self.input.ddfs.for_device(self.state.version, man.as_deref(), model.as_deref());
+        let checker = Checker::new(ddf.as_deref(), &self.device.server_id, self.input.tree);
+        // Held commands the mirror and DDFs now allow go back to the queue, in id order with it.
+        let mut released: Vec<&CommandRecord> = Vec::new();
+        for rec in self.input.held {
+            if checker.check(rec).is_ok() {
+                self.effects.push(Effect::CommandReleased { id: rec.id });
+                released.push(rec);
+            }
+        }
+        let mut order: Vec<&CommandRecord> = queued.iter().chain(released).collect();
+        order.sort_by_key(|r| r.id);
+        order.dedup_by_key(|r| r.id);
+        for rec in order {
             // What the mirrored ACLs or the DDF forbid is held back, unless an operator forced it.
             if !rec.forced
                 && let Err(reason) = checker.check(rec)
@@ -169,6 +183,18 @@ impl Session<'_> {
             self.effects.push(Effect::CommandsSent(ids));
         }
         added
+    }
+
+    /// A DevInfo leaf as this message reports it (package 1), else as mirrored.
+    fn dev_info(&self, uri: &str) -> Option<String> {
+        let reported = self.input.msg.body.commands.iter().rev().find_map(|c| match c {
+            Command::Replace(r) => r.items.iter().rev().find_map(|i| {
+                let at = i.source.as_ref().or(i.target.as_ref())?;
+                (at.loc_uri == uri).then(|| super::incoming::data_text(i))
+            }),
+            _ => None,
+        });
+        reported.or_else(|| self.input.tree.iter().find(|n| n.uri == uri).and_then(|n| n.value.clone()))
     }
 
     fn fail_locally(&mut self, id: i64) {

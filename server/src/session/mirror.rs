@@ -5,12 +5,11 @@
 //! Pure functions: the engine calls them and turns the outcome into [`super::Effect`]s.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use omadm_protocol::tree::acl::{NodeKind, required_rights};
 use omadm_protocol::tree::uri::ListKind;
-use omadm_protocol::tree::{Acl, Ddf, MgmtTree, NodeUri, Property, Query, TargetUri, standard, tnds};
-use omadm_protocol::{Data, DmVersion, Format};
+use omadm_protocol::tree::{Acl, Ddf, MgmtTree, NodeUri, Property, Query, TargetUri, tnds};
+use omadm_protocol::{Data, Format};
 use omadm_storage::{CommandRecord, Millis, Op, TreeNode};
 use serde::{Deserialize, Serialize};
 
@@ -190,8 +189,17 @@ pub fn accepted(m: &MirrorOp, tree: &[TreeNode], now: Millis) -> Vec<Change> {
             n.title = Some(m.data.clone().unwrap_or_default());
             vec![Change::Upsert(vec![n])]
         }
-        // Renamed: the mirror forgets the old name (a later Get learns the new one).
-        (Op::Replace, Some(Query::Prop(Property::Name))) => vec![Change::Delete(uri.as_str().to_owned())],
+        // Renamed: the mirror forgets the old node and its subtree and knows the new name (a
+        // later Get learns the rest).
+        (Op::Replace, Some(Query::Prop(Property::Name))) => {
+            let mut out = vec![Change::Delete(uri.as_str().to_owned())];
+            if let (Some(parent), Some(name)) = (uri.parent(), m.data.as_deref())
+                && let Ok(renamed) = parent.join(name.trim())
+            {
+                out.push(Change::Upsert(vec![node(&renamed, now)]));
+            }
+            out
+        }
         (Op::Add | Op::Replace, None) => {
             if is_tnds(m.mime_type.as_deref())
                 && let Some(d) = &m.data
@@ -220,29 +228,6 @@ pub fn accepted(m: &MirrorOp, tree: &[TreeNode], now: Millis) -> Vec<Change> {
     }
 }
 
-/// The standard DDF for a DM version (DevInfo, DevDetail, DMAcc or `./SyncML`, FUMO at
-/// `./FwUpdate`), parsed once.
-fn ddf(version: DmVersion) -> Option<&'static Ddf> {
-    static DM12: OnceLock<Option<Ddf>> = OnceLock::new();
-    static DM11: OnceLock<Option<Ddf>> = OnceLock::new();
-    match version {
-        DmVersion::V1_2 => DM12
-            .get_or_init(|| {
-                let root = NodeUri::parse(standard::DEFAULT_FUMO_ROOT).ok()?;
-                standard::dm12_device(&root).ok()
-            })
-            .as_ref(),
-        DmVersion::V1_1_2 => DM11.get_or_init(|| standard::dm11_device().ok()).as_ref(),
-    }
-}
-
-/// The management object a node belongs to: its top-level node (`./DevInfo` of
-/// `./DevInfo/Man`).
-fn mo_root(uri: &NodeUri) -> Option<NodeUri> {
-    let first = uri.segments().next()?;
-    NodeUri::root().join(first).ok()
-}
-
 fn tree_op(op: Op) -> Option<omadm_protocol::tree::Op> {
     use omadm_protocol::tree::Op as T;
     Some(match op {
@@ -259,15 +244,16 @@ fn tree_op(op: Op) -> Option<omadm_protocol::tree::Op> {
 /// The checks made before a queued command is sent.
 pub struct Checker<'a> {
     server_id: &'a str,
-    ddf: Option<&'static Ddf>,
+    ddf: Option<&'a Ddf>,
     /// Mirrored nodes by URI.
     nodes: HashMap<&'a str, &'a TreeNode>,
 }
 
 impl<'a> Checker<'a> {
-    /// Checks for a session of `version` with the server known as `server_id`.
-    pub fn new(version: DmVersion, server_id: &'a str, tree: &'a [TreeNode]) -> Checker<'a> {
-        Checker { server_id, ddf: ddf(version), nodes: tree.iter().map(|n| (n.uri.as_str(), n)).collect() }
+    /// Checks against `ddf` (the device's, [`super::ddfs::DdfSet::for_device`]) and the
+    /// mirrored `tree`, for the server known as `server_id`.
+    pub fn new(ddf: Option<&'a Ddf>, server_id: &'a str, tree: &'a [TreeNode]) -> Checker<'a> {
+        Checker { server_id, ddf, nodes: tree.iter().map(|n| (n.uri.as_str(), n)).collect() }
     }
 
     /// `Err(reason)` when the mirrored ACLs or the DDF forbid the command (or a command it
@@ -304,7 +290,7 @@ impl<'a> Checker<'a> {
         if op == T::Get {
             return Ok(());
         }
-        let described = |uri: &NodeUri| mo_root(uri).is_some_and(|r| ddf.resolve(&r).is_some());
+        let described = |uri: &NodeUri| super::ddfs::describes(ddf, uri);
         if op == T::Copy {
             let Some(src) = rec.spec.source.as_deref() else { return Ok(()) };
             return match TargetUri::parse(src) {

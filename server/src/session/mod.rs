@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod build;
+pub mod ddfs;
 mod incoming;
 pub mod mirror;
 pub mod state;
@@ -22,6 +23,7 @@ use omadm_storage::{
     SessionOutcome, TreeNode,
 };
 
+pub use ddfs::DdfSet;
 pub use state::{Phase, SessionState};
 
 use self::auth::ClientAuth;
@@ -69,6 +71,11 @@ pub struct Input<'a> {
     /// The device's mirrored tree (at least the nodes with an ACL or a Format), for the ACL
     /// checks of queued commands and for Copy; may be empty when nothing is queued or sent.
     pub tree: &'a [TreeNode],
+    /// The DDFs (standard and the operator's) queued commands are checked against.
+    pub ddfs: &'a DdfSet,
+    /// The device's held commands, given at the start of a session (package 1): checked again
+    /// against the current mirror and DDFs, and released (and sent) when they now pass.
+    pub held: &'a [CommandRecord],
 }
 
 /// A change to store, in the same transaction as the session state.
@@ -96,6 +103,8 @@ pub enum Effect {
     TreeDelete(String),
     /// A queued command the mirrored ACLs or the DDF forbid: held back, not sent.
     CommandHeld { id: i64, reason: String },
+    /// A held command that the current mirror and DDFs allow: back in the queue.
+    CommandReleased { id: i64 },
 }
 
 /// What to answer.

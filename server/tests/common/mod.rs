@@ -78,7 +78,7 @@ impl Server {
         store.migrate().await.unwrap();
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = App { store: store.clone(), config: Arc::new(config) };
+        let app = App::new(store.clone(), Arc::new(config));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve_app = app.clone();
         let task = tokio::spawn(async move {
@@ -439,4 +439,21 @@ pub async fn drop_pg_db(base: &str, url: &str) {
     let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
         .execute(&mut conn)
         .await;
+}
+
+/// An admin API call over HTTP with the test token: status and JSON body (`null` if none).
+pub async fn admin_api(
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = format!("http://{}{path}", server.addr);
+    let mut headers = vec![("Authorization".to_owned(), "Bearer test-token".to_owned())];
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    if !bytes.is_empty() {
+        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    }
+    let r = http::request(method, &url, "HTTP/1.1", &headers, &bytes).await;
+    (r.status, serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null))
 }
