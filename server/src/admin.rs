@@ -407,6 +407,9 @@ impl From<&CommandRecord> for CommandView {
 /// no engine state.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SessionView {
+    /// The session's public id: derived from its token, which stays secret (it continues the
+    /// session); names the session in the transcript route.
+    pub id: String,
     /// The SyncHdr SessionID the device chose.
     pub session_id: String,
     /// `1.2` or `1.1.2`.
@@ -428,6 +431,7 @@ pub struct SessionView {
 impl From<&SessionRecord> for SessionView {
     fn from(s: &SessionRecord) -> Self {
         SessionView {
+            id: session_public_id(&s.token),
             session_id: s.dm_session_id.clone(),
             dm_version: s.dm_version.clone(),
             started_at: s.started_at,
@@ -611,6 +615,32 @@ pub async fn sessions(
     load_device(store, device_id).await?;
     Ok(store.list_sessions(device_id, limit).await?.iter().map(SessionView::from).collect())
 }
+
+/// The public id of a session: the first 16 hex digits of SHA-256 of its token (the token
+/// continues the session and is never shown).
+pub fn session_public_id(token: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A session's transcript (redacted XML of every message), by device and public session id.
+pub async fn transcript(
+    store: &Store,
+    device_id: &str,
+    session: &str,
+) -> Result<Vec<omadm_storage::TranscriptMessage>, AdminError> {
+    load_device(store, device_id).await?;
+    let found = store
+        .list_sessions(device_id, crate::admin::MAX_LIMIT_SESSIONS)
+        .await?
+        .into_iter()
+        .find(|s| session_public_id(&s.token) == session)
+        .ok_or_else(|| AdminError::NotFound(format!("session {session:?} of device {device_id:?}")))?;
+    Ok(store.session_transcript(&found.token).await?)
+}
+
+/// How far back [`transcript`] looks among a device's sessions.
+pub const MAX_LIMIT_SESSIONS: u32 = 1000;
 
 /// Validate a command (tree) and queue it for the device's next session, with an audit
 /// entry `command.enqueue`. Returns the id of the top command.

@@ -20,13 +20,24 @@ pub struct App {
     pub ddfs: Ddfs,
     /// Wakes this node's push dispatcher when a push is queued here.
     pub push_wake: Wake,
+    /// Wakes this node's notification scheduler when a notification is queued here.
+    pub notify_wake: Wake,
+    /// Set when this node starts shutting down (`/readyz` then answers 503).
+    pub draining: crate::health::Draining,
 }
 
 impl App {
     /// Shared state over `store` with `config`; the imported DDFs are loaded by `serve` (or
     /// [`Ddfs::reload`]), the standard ones are there from the start.
     pub fn new(store: Store, config: Arc<Config>) -> App {
-        App { store, config, ddfs: Ddfs::default(), push_wake: Wake::default() }
+        App {
+            store,
+            config,
+            ddfs: Ddfs::default(),
+            push_wake: Wake::default(),
+            notify_wake: Wake::default(),
+            draining: Default::default(),
+        }
     }
 }
 

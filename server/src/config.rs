@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::delivery::DeliveryConfig;
 use crate::dispatcher::Backoff;
+use crate::notify::{NotificationConfig, NotificationFile};
 use crate::session::EngineConfig;
 
 /// Everything `omadm serve` needs.
@@ -32,10 +33,34 @@ pub struct Config {
     pub engine: EngineConfig,
     /// A session with no message for this long is ended and its unanswered commands re-queued.
     pub session_idle_timeout: Duration,
+    /// How long session transcripts are kept (`None`: none are kept).
+    pub transcript_retention: Option<Duration>,
     /// The push delivery channels (`[delivery]`: SMPP, PAP).
     pub delivery: DeliveryConfig,
     /// Waits between attempts of a push that failed for a passing reason.
     pub push_backoff: Backoff,
+    /// Notification retries, fallback and throttling (`[notification]`).
+    pub notification: NotificationConfig,
+    /// Campaigns and firmware packages (`[campaign]`).
+    pub campaign: crate::campaign::CampaignConfig,
+    /// PEM CA certificates: `/dm` requires a client certificate chained to them that names the
+    /// device ([`crate::tls`]). Only with `tls`.
+    pub tls_client_ca: Option<PathBuf>,
+    /// Bearer token for `GET /metrics`; open when unset.
+    pub metrics_token: Option<String>,
+    /// How `omadm serve` writes its logs.
+    pub log_format: LogFormat,
+}
+
+/// How logs are written (`log_format`, `--log-format`, `OMADM_LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl std::fmt::Debug for Config {
@@ -50,8 +75,13 @@ impl std::fmt::Debug for Config {
             .field("tls", &self.tls)
             .field("engine", &self.engine)
             .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("transcript_retention", &self.transcript_retention)
             .field("delivery", &self.delivery)
             .field("push_backoff", &self.push_backoff)
+            .field("notification", &self.notification)
+            .field("tls_client_ca", &self.tls_client_ca)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -81,13 +111,21 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+    pub metrics_token: Option<String>,
+    pub log_format: Option<LogFormat>,
     pub max_msg_size: Option<u64>,
     pub max_obj_size: Option<u64>,
     pub session_idle_timeout_secs: Option<u64>,
+    pub transcript_retention_days: Option<u64>,
     pub push_retry_first_secs: Option<u64>,
     pub push_retry_max_secs: Option<u64>,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub notification: NotificationFile,
+    #[serde(default)]
+    pub campaign: crate::campaign::CampaignConfig,
 }
 
 impl FileConfig {
@@ -133,6 +171,15 @@ pub struct Overrides {
     /// PEM private key for HTTPS.
     #[arg(long, env = "OMADM_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: /dm then requires a client certificate chained to them.
+    #[arg(long, env = "OMADM_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Bearer token for GET /metrics (open when unset).
+    #[arg(long, env = "OMADM_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Log format (text or json); the level comes from RUST_LOG (default info).
+    #[arg(long, env = "OMADM_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 impl Overrides {
@@ -156,6 +203,8 @@ impl Overrides {
             (None, None) => None,
             _ => anyhow::bail!("tls_cert and tls_key must be given together"),
         };
+        let tls_client_ca = self.tls_client_ca.clone().or(file.tls_client_ca);
+        anyhow::ensure!(tls_client_ca.is_none() || tls.is_some(), "tls_client_ca needs tls_cert and tls_key");
         let config = Config {
             listen: self
                 .listen
@@ -183,6 +232,16 @@ impl Overrides {
             push_backoff: Backoff {
                 first: Duration::from_secs(file.push_retry_first_secs.unwrap_or(10).max(1)),
                 max: Duration::from_secs(file.push_retry_max_secs.unwrap_or(600).max(1)),
+            },
+            notification: NotificationConfig::from_file(&file.notification)?,
+            campaign: file.campaign.clone(),
+            tls_client_ca,
+            metrics_token: self.metrics_token.clone().or(file.metrics_token).filter(|t| !t.is_empty()),
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            // Days; 0 keeps none. Default 7.
+            transcript_retention: match file.transcript_retention_days.unwrap_or(7) {
+                0 => None,
+                d => Some(Duration::from_secs(d.min(3650) * 86_400)),
             },
             delivery: file.delivery,
         };

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::app::now_millis;
 use crate::delivery::{DeliveryError, OutboundPush, PushChannel, PushContent};
+use crate::metrics::{Channel, DbOperation, METRICS, PushResult};
 
 /// How long a dispatcher owns a push it took: longer than any channel takes to answer.
 pub const LEASE: Duration = Duration::from_secs(120);
@@ -57,6 +58,11 @@ impl Wake {
     pub fn wake(&self) {
         self.0.notify_one();
     }
+
+    /// Resolves at the next [`Wake::wake`] (or at once if one is pending).
+    pub async fn notified(&self) {
+        self.0.notified().await
+    }
 }
 
 /// Run until `shutdown` resolves. `channels` in order of preference: a push that names a
@@ -91,18 +97,27 @@ pub async fn round(
     channels: &[Arc<dyn PushChannel>],
     backoff: Backoff,
 ) -> Result<usize, omadm_storage::StoreError> {
+    let claim = METRICS.db_timer(DbOperation::PushClaim);
     let due = store.claim_pushes(now_millis(), LEASE.as_millis() as i64, BATCH).await?;
+    drop(claim);
     let taken = due.len();
     let mut sends = JoinSet::new();
     for push in due {
         let channel = pick(channels, push.channel.as_deref());
+        let label = channel.as_ref().map_or(Channel::None, |c| Channel::of(c.name()));
         sends.spawn(async move {
             let outcome = attempt(&push, channel.as_deref(), backoff).await;
-            (push, outcome)
+            (push, outcome, label)
         });
     }
     while let Some(done) = sends.join_next().await {
-        let Ok((push, outcome)) = done else { continue };
+        let Ok((push, outcome, label)) = done else { continue };
+        let result = match &outcome {
+            PushOutcome::Accepted { .. } => PushResult::Accepted,
+            PushOutcome::Retry { .. } => PushResult::Retry,
+            PushOutcome::Failed { .. } => PushResult::Failed,
+        };
+        METRICS.push(label, result);
         match &outcome {
             PushOutcome::Accepted { reference } => {
                 tracing::info!(push = push.id, kind = push.kind.as_str(), %reference, "push accepted")
@@ -112,6 +127,7 @@ pub async fn round(
             }
             PushOutcome::Failed { reason } => tracing::warn!(push = push.id, %reason, "push failed for good"),
         }
+        let _finish = METRICS.db_timer(DbOperation::PushFinish);
         match store.finish_push(push.id, &outcome, now_millis()).await {
             Ok(_) | Err(omadm_storage::StoreError::NotFound(_)) => {}
             Err(e) => return Err(e),
@@ -163,6 +179,7 @@ fn outbound(push: &PushRecord) -> Result<OutboundPush, String> {
     let sms_user_data = sms::segment(pdu, sms::Ports::PUSH, ConcatReference::Eight(push.id as u8))
         .map_err(|e| format!("cannot split into SMS: {e}"))?;
     Ok(OutboundPush {
+        device_id: push.device_id.clone(),
         push_id: format!("omadm-{}", push.id),
         msisdn: push.msisdn.clone(),
         sms_user_data,

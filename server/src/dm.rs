@@ -4,7 +4,15 @@
 //! RespURI we handed out (`/dm?s=<token>`); without a token the message must be a package 1.
 //! The session state is loaded, the engine runs, and every change (session state, command
 //! states, results, nonces) is committed in one transaction before the answer leaves.
+//!
+//! Every log line of a message's handling is inside a `dm` span naming the device (Source
+//! LocURI) and the DM SessionID; nothing secret (credentials, secrets, nonces, the RespURI
+//! token) is logged. Messages, sessions, authentication failures, command outcomes and the
+//! transaction's time are counted in [`crate::metrics`].
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode as Http, header};
@@ -12,11 +20,19 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use omadm_protocol::auth::{HmacHeader, Nonce, Secret, hmac};
 use omadm_protocol::{Encoding, Limits, StatusCode, SyncMl, decode_as, encode};
-use omadm_storage::{Device, DeviceChange, SessionOutcome, SessionRecord, StoreError, Tx};
+use omadm_storage::{
+    ClientAuthType, Device, DeviceChange, Direction, SessionOutcome, SessionRecord, StoreError, Tx,
+};
 use serde::Deserialize;
+use tracing::Instrument as _;
 
 use crate::app::{App, now_millis, random_token, random16};
+use crate::metrics::{
+    AuthFailure, CommandOp, CommandOutcome, DbOperation, Ended, METRICS, MessageResult, Version,
+};
 use crate::session::{self, Effect, Input, SessionState, state::version_text};
+use crate::tls::ClientCertificate;
+use crate::transcript;
 
 /// Queued commands loaded per message (more go in later packages).
 const QUEUE_BATCH: u32 = 32;
@@ -62,16 +78,31 @@ impl IntoResponse for DmError {
 pub async fn post(
     State(app): State<App>,
     Query(q): Query<DmQuery>,
+    cert: Option<Extension<Arc<ClientCertificate>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match handle(&app, q, &headers, &body).await {
+    let cert = cert.as_ref().map(|Extension(c)| c.as_ref());
+    match handle(&app, q, &headers, &body, cert).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let result = match e {
+                DmError::Store(_) | DmError::State(_) => MessageResult::Error,
+                _ => MessageResult::Invalid,
+            };
+            METRICS.dm_message(Version::Unknown, result);
+            e.into_response()
+        }
     }
 }
 
-async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Result<Response, DmError> {
+async fn handle(
+    app: &App,
+    q: DmQuery,
+    headers: &HeaderMap,
+    body: &[u8],
+    cert: Option<&ClientCertificate>,
+) -> Result<Response, DmError> {
     let encoding = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -82,15 +113,47 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         omadm_protocol::DecodeError::MessageTooLarge { .. } => DmError::TooLarge(e.to_string()),
         e => DmError::BadMessage(format!("undecodable DM message: {e}")),
     })?;
+    // Control characters the device sent are escaped (no forged log lines).
+    let span = tracing::info_span!(
+        "dm",
+        device = %msg.hdr.source.loc_uri.escape_debug(),
+        session = %msg.hdr.session_id.escape_debug(),
+        msg = msg.hdr.msg_id
+    );
+    exchange(app, q, headers, body, cert, &msg, encoding).instrument(span).await
+}
+
+/// One decoded message: load, run the engine, store, answer.
+async fn exchange(
+    app: &App,
+    q: DmQuery,
+    headers: &HeaderMap,
+    body: &[u8],
+    cert: Option<&ClientCertificate>,
+    msg: &SyncMl,
+    encoding: Encoding,
+) -> Result<Response, DmError> {
+    let version = msg.version().map(Version::from).unwrap_or(Version::Unknown);
     let hmac_header = headers.get(hmac::HEADER_NAME).and_then(|v| v.to_str().ok());
     let server_uri = server_uri(app, headers);
     let now = now_millis();
 
+    // Transport authentication: the verified client certificate must name the device.
+    if app.config.tls_client_ca.is_some() && !cert.is_some_and(|c| c.names_device(&msg.hdr.source.loc_uri)) {
+        tracing::info!("refused: no client certificate naming the device");
+        METRICS.auth_failure(AuthFailure::ClientCertificate);
+        METRICS.dm_message(version, MessageResult::Rejected);
+        return Ok(reply(&session::reject(msg, &server_uri, StatusCode::InvalidCredentials), encoding, None));
+    }
+
+    let db_timer = METRICS.db_timer(DbOperation::DmMessage);
     let mut tx = app.store.begin().await?;
     // The device's row first, then its session: one order everywhere, no deadlock.
-    let Some(device) = tx.lock_device(&msg.hdr.source.loc_uri).await? else {
+    let Some(mut device) = tx.lock_device(&msg.hdr.source.loc_uri).await? else {
         // Not a device of ours: refused as an unknown principal, nothing stored.
-        let r = session::reject(&msg, &server_uri, StatusCode::InvalidCredentials);
+        METRICS.auth_failure(AuthFailure::UnknownDevice);
+        METRICS.dm_message(version, MessageResult::Rejected);
+        let r = session::reject(msg, &server_uri, StatusCode::InvalidCredentials);
         return Ok(reply(&r, encoding, None));
     };
     let (mut record, mut state, created) = match &q.s {
@@ -105,7 +168,8 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
                         expire(&mut tx, rec, now).await?;
                         tx.commit().await?;
                     }
-                    let r = session::reject(&msg, &server_uri, StatusCode::RequestTimeout);
+                    METRICS.dm_message(version, MessageResult::Rejected);
+                    let r = session::reject(msg, &server_uri, StatusCode::RequestTimeout);
                     return Ok(reply(&r, encoding, None));
                 }
                 // Other ended sessions go to the engine, which replays its last answer to a
@@ -113,19 +177,20 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
                 (rec, state, false)
             }
             // Unknown token, or another device's: no session of this device to continue.
-            _ => return Ok(reply(&session::reject(&msg, &server_uri, StatusCode::NotFound), encoding, None)),
+            _ => {
+                METRICS.dm_message(version, MessageResult::Rejected);
+                return Ok(reply(&session::reject(msg, &server_uri, StatusCode::NotFound), encoding, None));
+            }
         },
         None => {
-            if !session::is_package_one(&msg) {
-                return Ok(reply(
-                    &session::reject(&msg, &server_uri, StatusCode::BadRequest),
-                    encoding,
-                    None,
-                ));
+            if !session::is_package_one(msg) {
+                METRICS.dm_message(version, MessageResult::Rejected);
+                return Ok(reply(&session::reject(msg, &server_uri, StatusCode::BadRequest), encoding, None));
             }
             let Some(version) = msg.version() else {
+                METRICS.dm_message(Version::Unknown, MessageResult::Rejected);
                 return Ok(reply(
-                    &session::reject(&msg, &server_uri, StatusCode::DtdVersionNotSupported),
+                    &session::reject(msg, &server_uri, StatusCode::DtdVersionNotSupported),
                     encoding,
                     None,
                 ));
@@ -148,10 +213,31 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
             (rec, state, true)
         }
     };
-    if state.phase == session::Phase::AwaitingAuth
-        && session::auth::check_client(&device, &msg, hmac_header, body)
-            == session::auth::ClientAuth::Accepted
+    let mut client_auth = (state.phase == session::Phase::AwaitingAuth)
+        .then(|| session::auth::check_client(&device, msg, hmac_header, body));
+    // Nonce resynchronisation (OMA-TS-DM_Notification; FACTS.md E.2): a device that could not
+    // verify our package 0 with its stored nonce retries with nonce 0x00000000 and, if that
+    // works, uses that nonce both ways until new ones are exchanged by Chal. Accepted only
+    // while the device has a notification open, and only after the stored nonce failed.
+    if client_auth == Some(session::auth::ClientAuth::Refused)
+        && matches!(device.client_auth_type, ClientAuthType::Md5 | ClientAuthType::Hmac)
+        && tx.list_notifications(Some(&device.device_id), None, 5).await?.iter().any(|n| n.state.is_open())
     {
+        let zero = Nonce::new(vec![0; 4]).to_b64();
+        let resync = Device { client_nonce: zero.clone(), server_nonce: zero, ..device.clone() };
+        if session::auth::check_client(&resync, msg, hmac_header, body) == session::auth::ClientAuth::Accepted
+        {
+            tracing::info!(device = %device.device_id, "nonce resynchronised after a notification (nonce 0x00000000)");
+            device = resync;
+            client_auth = Some(session::auth::ClientAuth::Accepted);
+        }
+    }
+    match client_auth {
+        Some(session::auth::ClientAuth::Missing) => METRICS.auth_failure(AuthFailure::Missing),
+        Some(session::auth::ClientAuth::Refused) => METRICS.auth_failure(AuthFailure::Refused),
+        _ => {}
+    }
+    if client_auth == Some(session::auth::ClientAuth::Accepted) {
         // A session that authenticates now replaces any other the device left open: what
         // that one sent and never saw answered goes back to the queue, to be sent in this one.
         // (A package 1 that fails authentication may not disturb the device's sessions.)
@@ -165,14 +251,23 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         if tx.mark_bootstrapped(&device.device_id, now).await? {
             tracing::info!(device = %device.device_id, "device bootstrapped");
         }
+        // The session answers the device's open notifications, the one whose session id it
+        // echoes and any other (issue 7): one statement on a partial index of open ones.
+        let answered = tx.answer_notifications(&device.device_id, &msg.hdr.session_id, now).await?;
+        if answered > 0 {
+            tracing::info!(device = %device.device_id, session = %msg.hdr.session_id, answered, "notification answered");
+        }
+        // A device that speaks DM 1.1.2 is notified and managed with it from now on.
+        if record.dm_version == crate::notify::DM_1_1_2 {
+            tx.set_notification_dm_version(&device.device_id, crate::notify::DM_1_1_2, now).await?;
+        }
     }
-    let queued = tx.next_queued(&device.device_id, QUEUE_BATCH).await?;
-    // Until the session is authenticated, the held commands, to be checked again (the mirror
-    // or the DDFs may have changed since they were held).
-    let held = if state.phase == session::Phase::AwaitingAuth {
-        tx.held_commands(&device.device_id, QUEUE_BATCH).await?
+    // Until the session is authenticated, also the held commands, to be checked again (the
+    // mirror or the DDFs may have changed since they were held).
+    let (queued, held) = if state.phase == session::Phase::AwaitingAuth {
+        tx.queued_and_held(&device.device_id, QUEUE_BATCH).await?
     } else {
-        Vec::new()
+        (tx.next_queued(&device.device_id, QUEUE_BATCH).await?, Vec::new())
     };
     // The mirror, for the ACL checks of what is queued and the Copy of what awaits a Status.
     let tree = if !queued.is_empty() || !held.is_empty() || state.sent.iter().any(|s| !s.answered) {
@@ -183,7 +278,7 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
     let resp_uri = format!("{server_uri}?s={}", record.token);
     let ddfs = app.ddfs.current();
     let input = Input {
-        msg: &msg,
+        msg,
         body,
         hmac: hmac_header,
         encoding,
@@ -196,6 +291,8 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
     };
     let out = session::handle(&app.config.engine, &mut state, &device, &queued, &input, &mut random16);
 
+    // Our answer as a message, for the transcript (a replayed answer is not kept again).
+    let mut answer = None;
     let bytes = match out.response {
         session::Response::Replay => {
             let last = state.last_response.as_deref().unwrap_or_default();
@@ -204,12 +301,16 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
             match Encoding::detect(&last) {
                 Some(e) if e != encoding => match omadm_protocol::decode(&last, &Limits::default()) {
                     Ok(m) => encode(&m, encoding),
-                    Err(_) => encode(&session::reject(&msg, &server_uri, StatusCode::BadRequest), encoding),
+                    Err(_) => encode(&session::reject(msg, &server_uri, StatusCode::BadRequest), encoding),
                 },
                 _ => last,
             }
         }
-        session::Response::Message(m) => encode(&m, encoding),
+        session::Response::Message(m) => {
+            let bytes = encode(&m, encoding);
+            answer = Some(m);
+            bytes
+        }
     };
     // The nonce the device handed us in this very message signs our answer.
     let server_nonce = out.effects.iter().rev().find_map(|e| match e {
@@ -230,6 +331,23 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         if change != DeviceChange::default() {
             tx.update_device_after_message(&device.device_id, &change, now).await?;
         }
+        // Commands that reached a final state, counted once the transaction commits.
+        let mut finished: Vec<(CommandOp, CommandOutcome)> = Vec::new();
+        for e in &out.effects {
+            if let Effect::CommandStatus { id, state: s, .. } = e {
+                let outcome = match s {
+                    omadm_storage::CommandState::Done => CommandOutcome::Done,
+                    omadm_storage::CommandState::Failed => CommandOutcome::Failed,
+                    _ => continue,
+                };
+                let op = state.sent.iter().find(|c| c.command_id == *id).map(|c| c.op);
+                let op =
+                    op.or_else(|| queued.iter().chain(&held).find(|c| c.id == *id).and_then(|c| c.spec.op));
+                if let Some(op) = op {
+                    finished.push((op.into(), outcome));
+                }
+            }
+        }
         for effect in out.effects {
             apply(&mut tx, &device, &record.token, effect, now).await?;
         }
@@ -237,6 +355,7 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         record.messages_in += 1;
         record.messages_out += 1;
         record.last_activity_at = now;
+        let was_active = record.outcome == SessionOutcome::Active;
         record.outcome = out.outcome;
         if out.outcome != SessionOutcome::Active {
             record.ended_at = Some(now);
@@ -250,11 +369,37 @@ async fn handle(app: &App, q: DmQuery, headers: &HeaderMap, body: &[u8]) -> Resu
         } else {
             tx.update_session(&record).await?;
         }
+        if app.config.transcript_retention.is_some()
+            && let Some(answer) = &answer
+        {
+            // Message n of the session is seq 2n-1 (the device's) and 2n (ours).
+            let seq = u32::try_from(record.messages_in).unwrap_or(u32::MAX).saturating_mul(2);
+            let entries = [
+                transcript::entry(seq - 1, Direction::Device, msg, encoding, body.len(), now),
+                transcript::entry(seq, Direction::Server, answer, encoding, bytes.len(), now),
+            ];
+            tx.add_session_messages(&record.token, &entries).await?;
+        }
         tx.commit().await?;
+        drop(db_timer);
+        let v = Version::from_name(&record.dm_version);
+        METRICS.dm_message(v, MessageResult::Answered);
+        if created {
+            METRICS.session_started(v);
+        }
+        if let Some(ended) = Ended::of(record.outcome).filter(|_| was_active) {
+            METRICS.session_ended(v, ended);
+        }
+        for (op, outcome) in finished {
+            METRICS.command(op, outcome);
+        }
         tracing::info!(
             device = %record.device_id, session = %record.dm_session_id, msg = msg.hdr.msg_id,
             outcome = record.outcome.as_str(), "DM message"
         );
+    }
+    if !out.store {
+        METRICS.dm_message(version, MessageResult::Unchanged);
     }
     // The device that signs its messages gets signed answers (OMA-TS-DM_Security §5.5).
     let hmac_out = if state.hmac && device.server_secret.is_some() {
@@ -312,7 +457,9 @@ pub async fn expire(tx: &mut Tx, mut rec: SessionRecord, now: i64) -> Result<(),
     rec.outcome = SessionOutcome::TimedOut;
     rec.ended_at = Some(now);
     tx.requeue_sent(&rec.token, now).await?;
-    tx.update_session(&rec).await
+    tx.update_session(&rec).await?;
+    METRICS.session_ended(Version::from_name(&rec.dm_version), Ended::TimedOut);
+    Ok(())
 }
 
 /// Store one effect other than the device row's (those are merged by the caller).

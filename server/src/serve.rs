@@ -1,5 +1,7 @@
 //! `omadm serve`: the HTTP(S) listener, the router, the background sweeper that ends idle
-//! sessions, the refresher of the operator DDFs, and the push dispatcher.
+//! sessions, the refresher of the operator DDFs, the push dispatcher and the notification
+//! scheduler. Outside `/api/v1`: `/healthz`, `/readyz` ([`crate::health`]) and `/metrics`
+//! ([`crate::metrics`]); every request is counted by route class and status.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,7 +12,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, header};
-use axum::routing::post;
+use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -21,21 +23,31 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use crate::app::{App, now_millis};
 use crate::config::{Config, redact_url};
 use crate::dm;
+use crate::tls::{self, ClientCertificate, ReloadingCert, TlsFiles};
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Every route: `POST /dm` for devices, `/api/v1` for operators.
+/// Every route: `POST /dm` for devices, `/api/v1` for operators, health and metrics.
 pub fn router(app: App) -> Router {
     let dm = Router::new()
         .route("/dm", post(dm::post))
         // Bodies over our MaxMsgSize are refused with 413 before they are read whole.
         .layer(DefaultBodyLimit::max(app.config.engine.max_msg_size as usize))
         .with_state(app.clone());
-    dm.merge(crate::api::routes(app)).layer(SetSensitiveRequestHeadersLayer::new([
-        header::AUTHORIZATION,
-        HeaderName::from_static("x-syncml-hmac"),
-    ]))
+    let ops = Router::new()
+        .route("/healthz", get(crate::health::healthz))
+        .route("/readyz", get(crate::health::readyz))
+        .route("/metrics", get(crate::metrics::get))
+        .route("/firmware/{id}/{name}", get(crate::campaign::firmware::download))
+        .with_state(app.clone());
+    dm.merge(ops)
+        .merge(crate::api::routes(app))
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-syncml-hmac"),
+        ]))
 }
 
 /// Open the store, migrate it, and serve until `shutdown` resolves.
@@ -73,9 +85,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let tls = match &app.config.tls {
-        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        Some((cert, key)) => {
+            let files = TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: app.config.tls_client_ca.clone(),
+            };
+            Some(tls_acceptor(&files)?)
+        }
         None => None,
     };
+    let cert_watcher =
+        tls.as_ref().map(|(_, certs)| tokio::spawn(tls::watch(certs.clone(), tls::RELOAD_POLL)));
+    let draining = app.draining.clone();
     let sweeper = tokio::spawn(sweep_idle_sessions(app.clone()));
     let ddf_refresher = tokio::spawn(crate::ddfs::refresh_periodically(app.store.clone(), app.ddfs.clone()));
     let channels = app.config.delivery.start().context("cannot start the delivery channels")?;
@@ -86,6 +108,23 @@ pub async fn serve(
             app.store.clone(),
             channels.clone(),
             app.config.push_backoff,
+            app.push_wake.clone(),
+            async move { stop.notified().await },
+        ))
+    };
+    let stop_campaigns = Arc::new(tokio::sync::Notify::new());
+    let campaigns = {
+        let stop = stop_campaigns.clone();
+        let engine = crate::campaign::engine::for_app(&app);
+        tokio::spawn(engine.run(crate::dispatcher::Wake::default(), async move { stop.notified().await }))
+    };
+    let stop_notify = Arc::new(tokio::sync::Notify::new());
+    let notifier = {
+        let stop = stop_notify.clone();
+        tokio::spawn(crate::notify::scheduler::run(
+            app.store.clone(),
+            app.config.notification,
+            app.notify_wake.clone(),
             app.push_wake.clone(),
             async move { stop.notified().await },
         ))
@@ -117,9 +156,10 @@ pub async fn serve(
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move { log_conn(peer, conn.await) });
             }
-            Some(acceptor) => {
+            Some((acceptor, _)) => {
                 let acceptor = acceptor.clone();
                 let watcher = graceful.watcher();
+                let router = router.clone();
                 tokio::spawn(async move {
                     let handshake =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
@@ -128,14 +168,46 @@ pub async fn serve(
                         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
-                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    log_conn(peer, watcher.watch(conn).await)
+                    // A verified client certificate goes with every request of the connection.
+                    let client_cert = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|c| ClientCertificate::from_der(c))
+                        .map(Arc::new);
+                    match client_cert {
+                        Some(c) => {
+                            let service =
+                                TowerToHyperService::new(tower::Layer::layer(&axum::Extension(c), router));
+                            let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                            log_conn(peer, watcher.watch(conn).await)
+                        }
+                        None => {
+                            let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                            log_conn(peer, watcher.watch(conn).await)
+                        }
+                    }
                 });
             }
         }
     }
+    // Not ready from now on: load balancers stop sending new sessions here.
+    draining.start();
     sweeper.abort();
     ddf_refresher.abort();
+    if let Some(w) = cert_watcher {
+        w.abort();
+    }
+    // The notification scheduler finishes its round (its steps are transactions), then stops.
+    stop_campaigns.notify_one();
+    if tokio::time::timeout(Duration::from_secs(10), campaigns).await.is_err() {
+        tracing::warn!("campaign engine still busy after 10 s; its leases will run out");
+    }
+    stop_notify.notify_one();
+    if tokio::time::timeout(Duration::from_secs(10), notifier).await.is_err() {
+        tracing::warn!("notification scheduler still busy after 10 s; its leases will run out");
+    }
     // The dispatcher finishes the round it is in (pushes it took are recorded), then stops.
     stop_dispatch.notify_one();
     if tokio::time::timeout(Duration::from_secs(10), dispatcher).await.is_err() {
@@ -157,38 +229,36 @@ fn log_conn<E: std::fmt::Display>(peer: SocketAddr, r: Result<(), E>) {
     }
 }
 
-/// A rustls acceptor from PEM files (TLS 1.2 and 1.3, the provider's default suites).
-fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("cannot read certificates from {}", cert.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("invalid certificate in {}", cert.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "no certificate in {}", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("cannot read a private key from {}", key.display()))?;
+/// A rustls acceptor from PEM files ([`crate::tls`]) and the certificate it reloads.
+fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<(tokio_rustls::TlsAcceptor, Arc<ReloadingCert>)> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("certificate and key do not match")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    let certs = Arc::new(ReloadingCert::load(&files.cert, &files.key, provider.clone())?);
+    let config = tls::server_config(files, certs.clone(), provider)?;
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), certs))
 }
 
 /// End sessions idle for longer than the timeout, re-queueing their unanswered commands.
 async fn sweep_idle_sessions(app: App) {
     let period = (app.config.session_idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
     let mut tick = tokio::time::interval(period);
+    let mut last_purge = 0;
     loop {
         tick.tick().await;
         let now = now_millis();
         let before = now - app.config.session_idle_timeout.as_millis() as i64;
         if let Err(e) = sweep_once(&app.store, before, now).await {
             tracing::warn!(error = %e, "idle session sweep failed");
+        }
+        // Transcripts past their retention, once a minute.
+        if let Some(keep) = app.config.transcript_retention
+            && now - last_purge >= 60_000
+        {
+            last_purge = now;
+            match app.store.delete_transcripts_before(now - keep.as_millis() as i64).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "transcript messages past retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "transcript purge failed"),
+            }
         }
     }
 }

@@ -6,76 +6,21 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::smsc::smsc;
 use common::{Client, DeviceCreds, Server, TempDir, admin_api};
 use omadm_protocol::auth::Nonce;
 use omadm_protocol::bootstrap::{Credential, ProvisioningDoc};
 use omadm_protocol::push::{MediaType, Ports, PushPdu, reassemble};
 use omadm_protocol::{Command, Limits, StatusCode};
 use omadm_server::config::Config;
-use omadm_server::delivery::smpp::pdu::{Body, CommandStatus, Pdu, frame_length};
 use omadm_server::delivery::{DeliveryConfig, Secret, SmppConfig};
 use omadm_server::dispatcher::Backoff;
 use omadm_storage::ClientAuthType;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const DEVICE: &str = "IMEI:353000000000777";
-
-/// An SMSC that accepts every bind and submit_sm and keeps the short messages.
-async fn smsc() -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else { return };
-            let sink = sink.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut next_id = 0u32;
-                loop {
-                    while let Ok(Some(n)) = frame_length(&buf) {
-                        if buf.len() < n {
-                            break;
-                        }
-                        let frame: Vec<u8> = buf.drain(..n).collect();
-                        let pdu = Pdu::decode(&frame).unwrap();
-                        let body = match pdu.body {
-                            Body::BindTransmitter(_) => {
-                                Body::BindTransmitterResp { system_id: "TEST".into(), tlvs: vec![] }
-                            }
-                            Body::SubmitSm(s) => {
-                                sink.lock().unwrap().push(s.short_message);
-                                next_id += 1;
-                                Body::SubmitSmResp { message_id: format!("m{next_id}") }
-                            }
-                            Body::EnquireLink => Body::EnquireLinkResp,
-                            Body::Unbind => Body::UnbindResp,
-                            _ => continue,
-                        };
-                        let answer = Pdu {
-                            command_status: CommandStatus::Ok,
-                            sequence_number: pdu.sequence_number,
-                            body,
-                        };
-                        if stream.write_all(&answer.encode().unwrap()).await.is_err() {
-                            return;
-                        }
-                    }
-                    if stream.read_buf(&mut buf).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, got)
-}
 
 fn with_smpp(c: &mut Config, port: u16) {
     c.public_url = Some("http://dm.example.com".into());
@@ -83,6 +28,7 @@ fn with_smpp(c: &mut Config, port: u16) {
     c.delivery = DeliveryConfig {
         smpp: Some(SmppConfig::new(format!("127.0.0.1:{port}"), "omadm", Secret::new("secret"))),
         pap: None,
+        http: None,
     };
 }
 
@@ -119,7 +65,9 @@ async fn cp_bootstrap_is_pushed_over_smpp_and_acknowledged_by_the_first_session(
     let server = Server::sqlite_with(|c| with_smpp(c, port)).await;
 
     let path = format!("/api/v1/devices/{}/bootstrap", DEVICE.replace(':', "%3A"));
-    let (status, view) = admin_api(&server, "POST", &path, Some(request("cp"))).await;
+    let mut req = request("cp");
+    req["ms_extensions"] = json!({"role": 8, "security_policies": [{"id": 4119, "value": "128"}]});
+    let (status, view) = admin_api(&server, "POST", &path, Some(req)).await;
     assert_eq!(status, 202, "{view}");
     assert_eq!(view["user_pin"], "1234");
     assert_eq!(view["bootstrap"]["state"], "pending");
@@ -150,6 +98,10 @@ async fn cp_bootstrap_is_pushed_over_smpp_and_acknowledged_by_the_first_session(
     let app = doc.dm_accounts().next().expect("a w7 APPLICATION");
     assert_eq!(app.value_of("PROVIDER-ID"), Some("omadm"));
     assert_eq!(app.value_of("ADDR"), Some("http://dm.example.com/dm"));
+    // The Microsoft extensions of seed 001.
+    assert_eq!(app.value_of("ROLE"), Some("8"));
+    let policy = doc.characteristics.iter().find(|c| c.type_ == "SecurityPolicy").expect("SecurityPolicy");
+    assert_eq!(policy.value_of("4119"), Some("128"));
     let client = app
         .children
         .iter()
@@ -257,6 +209,7 @@ async fn bad_bootstrap_requests_are_refused() {
         (json!({"profile": "ota"}), ""),
         (json!({"dm_version": "2.0"}), "dm_version"),
         (json!({"client_auth": {"username": "", "password": "x"}}), "username"),
+        (json!({"profile": "dm", "ms_extensions": {"role": 8}}), "ms_extensions"),
     ];
     for (change, needle) in cases {
         let mut req = request("cp");

@@ -158,6 +158,7 @@ fn package0() -> Vec<u8> {
 
 fn push(id: &str) -> OutboundPush {
     OutboundPush {
+        device_id: None,
         push_id: id.into(),
         msisdn: "+491701234567".into(),
         sms_user_data: vec![],

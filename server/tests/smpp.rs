@@ -96,6 +96,7 @@ fn three_sms() -> Vec<Vec<u8>> {
 
 fn push(id: &str, sms: Vec<Vec<u8>>) -> OutboundPush {
     OutboundPush {
+        device_id: None,
         push_id: id.into(),
         msisdn: "+491701234567".into(),
         sms_user_data: sms,

@@ -202,22 +202,7 @@ async fn acl_replace_and_failed_atomic() {
     server.stop().await;
 }
 
-/// An admin API call over HTTP with the test token: status and JSON body (`null` if none).
-async fn api(
-    server: &Server,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let url = format!("http://{}{path}", server.addr);
-    let mut headers = vec![("Authorization".to_owned(), "Bearer test-token".to_owned())];
-    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    if !bytes.is_empty() {
-        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
-    }
-    let r = common::http::request(method, &url, "HTTP/1.1", &headers, &bytes).await;
-    (r.status, serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null))
-}
+use common::admin_api as api;
 
 /// A vendor MO: `Acme` (interior) with an int `Volume` whose AccessType is `access`.
 fn acme_ddf(access: &str) -> String {

@@ -156,6 +156,15 @@ const HELD_TOP: &str = concat!(
      AND held_reason IS NOT NULL ORDER BY id LIMIT $2"
 );
 
+/// The queue's head and the held commands in one read: ready ones first, then held ones, each
+/// oldest first.
+const QUEUED_AND_HELD_TOP: &str = concat!(
+    "SELECT ",
+    command_cols!(),
+    " FROM commands WHERE device_id = $1 AND parent_id IS NULL AND state = 'queued' \
+     ORDER BY (held_reason IS NOT NULL), id LIMIT $2"
+);
+
 /// Every row below one container (`commands_parent_idx`, one level per step).
 const CONTAINER_ROWS: &str = concat!(
     "WITH RECURSIVE tree(id) AS (SELECT id FROM commands WHERE parent_id = $1 \
@@ -485,6 +494,13 @@ impl Conn<'_> {
             .bind(lim(limit))
             .fetch_all(&mut *c)
             .await?);
+        self.add_container_children(&mut rows).await?;
+        assemble(rows, Vec::new(), None, false)
+    }
+
+    /// Append the rows below every Atomic/Sequence among `rows` (one indexed read per
+    /// container; top-level rows that are not containers cost nothing).
+    async fn add_container_children(&mut self, rows: &mut Vec<CommandRow>) -> Result<(), StoreError> {
         let containers: Vec<i64> = rows.iter().filter(|r| r.is_container()).map(|r| r.id).collect();
         for id in containers {
             let children: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(CONTAINER_ROWS)
@@ -493,7 +509,7 @@ impl Conn<'_> {
                 .await?);
             rows.extend(children);
         }
-        assemble(rows, Vec::new(), None, false)
+        Ok(())
     }
 
     pub(crate) async fn mark_sent(
@@ -714,15 +730,31 @@ impl Conn<'_> {
             .bind(lim(limit))
             .fetch_all(&mut *c)
             .await?);
-        let containers: Vec<i64> = rows.iter().filter(|r| r.is_container()).map(|r| r.id).collect();
-        for id in containers {
-            let children: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(CONTAINER_ROWS)
-                .bind(id)
-                .fetch_all(&mut *c)
-                .await?);
-            rows.extend(children);
-        }
+        self.add_container_children(&mut rows).await?;
         assemble(rows, Vec::new(), None, false)
+    }
+
+    pub(crate) async fn queued_and_held(
+        &mut self,
+        device_id: &str,
+        limit: u32,
+    ) -> Result<(Vec<CommandRecord>, Vec<CommandRecord>), StoreError> {
+        // One statement instead of `next_queued` + `held_commands` on package 1. Held ones
+        // come after up to `limit` ready ones; with more ready than that, fewer held are seen
+        // (they are checked again at the next package 1).
+        let rows: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(QUEUED_AND_HELD_TOP)
+            .bind(device_id)
+            .bind(lim(limit).saturating_mul(2))
+            .fetch_all(&mut *c)
+            .await?);
+        let limit = limit.min(MAX_LIMIT) as usize;
+        let (mut ready, mut held): (Vec<CommandRow>, Vec<CommandRow>) =
+            rows.into_iter().partition(|r| r.held_reason.is_none());
+        ready.truncate(limit);
+        held.truncate(limit);
+        self.add_container_children(&mut ready).await?;
+        self.add_container_children(&mut held).await?;
+        Ok((assemble(ready, Vec::new(), None, false)?, assemble(held, Vec::new(), None, false)?))
     }
 
     // ---- operator DDFs ----

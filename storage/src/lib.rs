@@ -15,16 +15,28 @@
 
 #[macro_use]
 mod conn;
+mod campaign;
 mod error;
 pub mod model;
+mod notification;
 mod push;
 mod rows;
 mod store;
+mod transcript;
 
+pub use campaign::{
+    Campaign, CampaignCounts, CampaignDevice, CampaignDeviceState, CampaignDeviceUpdate, CampaignKind,
+    CampaignState, FirmwarePackage, MAX_TARGET_DEVICES, NewCampaign, RolloutFigures, TargetSelector,
+};
 pub use conn::{MAX_COMMAND_DEPTH, MAX_COMMAND_NODES, MAX_DDFS, MAX_INVENTORY, MAX_LIMIT, MAX_TREE_NODES};
 pub use error::StoreError;
 pub use model::*;
+pub use notification::{
+    NewNotification, NotificationPolicy, NotificationRecord, NotificationState, NotificationStep,
+    NotificationTarget,
+};
 pub use push::{Bootstrap, BootstrapState, NewPush, PushKind, PushOutcome, PushRecord, PushState};
 pub use store::{
     ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS, SqliteStore, Store, Tx,
 };
+pub use transcript::{Direction, TranscriptMessage};

@@ -83,7 +83,7 @@ pub(crate) struct CommandRow {
     session_token: Option<String>,
     created_at: i64,
     updated_at: i64,
-    held_reason: Option<String>,
+    pub(crate) held_reason: Option<String>,
     forced: bool,
 }
 

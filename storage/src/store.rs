@@ -1,7 +1,6 @@
 //! The store handle, connecting, migrations and transactions.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Transaction;
@@ -10,20 +9,27 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::campaign::{
+    Campaign, CampaignCounts, CampaignDevice, CampaignDeviceState, CampaignDeviceUpdate, CampaignState,
+    FirmwarePackage, NewCampaign, RolloutFigures,
+};
 use crate::conn::Conn;
 use crate::error::StoreError;
 use crate::model::{
     AuditEntry, CommandRecord, CommandSpec, CommandState, DdfRecord, DdfRevision, Device, DeviceChange,
     GenericAlert, InventoryItem, Millis, ResultItem, SessionRecord, TreeNode,
 };
+use crate::notification::{
+    NewNotification, NotificationRecord, NotificationState, NotificationStep, NotificationTarget,
+};
 use crate::push::{Bootstrap, NewPush, PushOutcome, PushRecord};
+use crate::transcript::TranscriptMessage;
 
 /// How long SQLite waits for another writer's lock before failing with "database is locked".
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections of a file-backed SQLite pool (readers run in parallel under WAL; writers are
-/// serialised by SQLite itself).
+/// Reading connections of a file-backed SQLite store (they run in parallel under WAL); writes
+/// have one connection of their own.
 pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
 /// Connections of a PostgreSQL pool, per server node.
 pub const PG_MAX_CONNECTIONS: u32 = 16;
@@ -47,17 +53,17 @@ pub enum Store {
     Postgres(PgPool),
 }
 
-/// The SQLite pool and the gate that lets one write transaction run at a time in this process.
+/// The SQLite pools: readers, and the one connection every write transaction runs on.
 ///
-/// SQLite has one writer anyway (`BEGIN IMMEDIATE` takes the database's write lock). Without
-/// the gate, the waiting transactions hold pooled connections and sleep in SQLite's busy
-/// handler (1 ms and more per retry), and every write invalidates the page cache of the
-/// other connections; with it they queue in tokio and are woken as soon as the lock is free
-/// (measured in BENCHMARKS.md, "Load").
+/// SQLite has one writer anyway (`BEGIN IMMEDIATE` takes the database's write lock). With
+/// writes spread over a pool, the waiting transactions hold connections and sleep in SQLite's
+/// busy handler (1 ms and more per retry), and every write invalidates the page cache of the
+/// other connections; on one dedicated connection they queue in the pool (first come, first
+/// served) and its page cache stays warm (measured in BENCHMARKS.md, "Load").
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    writer: Arc<Semaphore>,
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -69,8 +75,7 @@ impl SqliteStore {
 
 /// An open write transaction. Dropped without [`Tx::commit`], it rolls back.
 ///
-/// On SQLite it began with `BEGIN IMMEDIATE` after taking the process's write permit
-/// ([`SqliteStore`]): it holds the database's write lock from the start, so transactions
+/// On SQLite it began with `BEGIN IMMEDIATE` on the write connection ([`SqliteStore`]): it holds the database's write lock from the start, so transactions
 /// never fail half-way on a lock upgrade and are fully serialised.
 /// On PostgreSQL it is `READ COMMITTED`; [`Tx::get_session`] locks the session row
 /// (`FOR UPDATE`) so two nodes never process messages of one session at once.
@@ -78,8 +83,8 @@ impl SqliteStore {
 /// After any error the transaction should be dropped: on PostgreSQL a failed statement
 /// aborts the whole transaction.
 pub enum Tx {
-    /// A SQLite transaction, and the process's write permit it holds until it ends.
-    Sqlite(Transaction<'static, Sqlite>, OwnedSemaphorePermit),
+    /// A SQLite transaction, on the write connection.
+    Sqlite(Transaction<'static, Sqlite>),
     /// A PostgreSQL transaction.
     Postgres(Transaction<'static, Postgres>),
 }
@@ -118,7 +123,7 @@ impl Store {
     /// - `sqlite://path`, `sqlite:path` (relative) or `sqlite:///abs/path`: the file is
     ///   created if missing; WAL journal, `synchronous = NORMAL` (durable at each checkpoint,
     ///   never corrupt), busy timeout [`SQLITE_BUSY_TIMEOUT`], foreign keys on; a pool of
-    ///   [`SQLITE_MAX_CONNECTIONS`].
+    ///   [`SQLITE_MAX_CONNECTIONS`] readers and one write connection ([`SqliteStore`]).
     /// - `sqlite::memory:` (tests): one connection that is never recycled, so every use sees
     ///   the same database. Do not call `Store` methods while holding a [`Tx`] on it: they
     ///   would wait for that one connection.
@@ -133,24 +138,30 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .synchronous(SqliteSynchronous::Normal);
-            let pool = if sqlite_in_memory(url) {
+            let single = || {
                 SqlitePoolOptions::new()
                     .max_connections(1)
                     .min_connections(1)
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(opts)
-                    .await?
+            };
+            let store = if sqlite_in_memory(url) {
+                // One connection for everything: each connection would be a database of its own.
+                let pool = single().connect_with(opts).await?;
+                SqliteStore { writer: pool.clone(), pool }
             } else {
-                SqlitePoolOptions::new()
+                let opts = opts.journal_mode(SqliteJournalMode::Wal);
+                let writer = single().connect_with(opts.clone()).await?;
+                let pool = SqlitePoolOptions::new()
                     .max_connections(SQLITE_MAX_CONNECTIONS)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(opts.journal_mode(SqliteJournalMode::Wal))
-                    .await?
+                    .connect_with(opts)
+                    .await?;
+                SqliteStore { pool, writer }
             };
             tracing::debug!(backend = "sqlite", in_memory = sqlite_in_memory(url), "connected");
-            Ok(Store::Sqlite(SqliteStore { pool, writer: Arc::new(Semaphore::new(1)) }))
+            Ok(Store::Sqlite(store))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // The parse error is not repeated: it may quote the URL and its password.
             let opts = PgConnectOptions::from_str(url)
@@ -180,7 +191,7 @@ impl Store {
             Store::Postgres(_) => &PG_MIGRATOR,
         };
         match self {
-            Store::Sqlite(s) => migrator.run(&s.pool).await?,
+            Store::Sqlite(s) => migrator.run(&s.writer).await?,
             Store::Postgres(p) => {
                 migrator.run(p).await?;
                 // Planner statistics now, not when autovacuum gets round to it (it may be off):
@@ -214,7 +225,10 @@ impl Store {
     /// Close the pool: waits for checked-out connections to come back, then closes them all.
     pub async fn close(&self) {
         match self {
-            Store::Sqlite(s) => s.pool.close().await,
+            Store::Sqlite(s) => {
+                s.writer.close().await;
+                s.pool.close().await
+            }
             Store::Postgres(p) => p.close().await,
         }
     }
@@ -222,14 +236,7 @@ impl Store {
     /// Begin a write transaction (`BEGIN IMMEDIATE` on SQLite; see [`Tx`]).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Store::Sqlite(s) => {
-                // The permit first: a queued writer holds no pooled connection.
-                let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, s.writer.clone().acquire_owned())
-                    .await
-                    .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?
-                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
-                Tx::Sqlite(s.pool.begin_with("BEGIN IMMEDIATE").await?, permit)
-            }
+            Store::Sqlite(s) => Tx::Sqlite(s.writer.begin_with("BEGIN IMMEDIATE").await?),
             Store::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -251,7 +258,7 @@ impl Store {
 impl Tx {
     fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(t, _) => Conn::Sqlite(t),
+            Tx::Sqlite(t) => Conn::Sqlite(t),
             Tx::Postgres(t) => Conn::Postgres(t),
         }
     }
@@ -260,7 +267,7 @@ impl Tx {
     /// with `synchronous = NORMAL`).
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t, _permit) => t.commit().await?,
+            Tx::Sqlite(t) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -269,7 +276,7 @@ impl Tx {
     /// Undo every change of this transaction (dropping it does the same).
     pub async fn rollback(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t, _permit) => t.rollback().await?,
+            Tx::Sqlite(t) => t.rollback().await?,
             Tx::Postgres(t) => t.rollback().await?,
         }
         Ok(())
@@ -278,7 +285,7 @@ impl Tx {
     /// `"sqlite"` or `"postgres"`.
     pub fn backend_name(&self) -> &'static str {
         match self {
-            Tx::Sqlite(..) => "sqlite",
+            Tx::Sqlite(_) => "sqlite",
             Tx::Postgres(_) => "postgres",
         }
     }
@@ -296,6 +303,13 @@ impl Tx {
     /// pick the same queued commands.
     pub async fn lock_device(&mut self, device_id: &str) -> Result<Option<Device>, StoreError> {
         self.conn().device(device_id, true).await
+    }
+
+    /// A campaign, its row locked until this transaction ends (PostgreSQL `FOR UPDATE`;
+    /// SQLite's `BEGIN IMMEDIATE` already serialises): campaign admission runs under it, so
+    /// the rollout limits are counted by one node at a time.
+    pub async fn lock_campaign(&mut self, id: i64) -> Result<Option<Campaign>, StoreError> {
+        self.conn().campaign(id, true).await
     }
 }
 
@@ -445,6 +459,10 @@ api! {
     /// most `limit`, clamped to [`MAX_LIMIT`](crate::MAX_LIMIT).
     read fn held_commands(device_id: &str, limit: u32) -> Vec<CommandRecord>;
 
+    /// [`next_queued`](Tx::next_queued) and [`held_commands`](Tx::held_commands) in one read
+    /// (package 1). Held ones are listed only after up to `limit` ready ones.
+    read fn queued_and_held(device_id: &str, limit: u32) -> (Vec<CommandRecord>, Vec<CommandRecord>);
+
     /// Store an operator DDF (its `id` is ignored); returns the new id. `Conflict` if its
     /// `name` exists.
     write fn create_ddf(ddf: &DdfRecord) -> i64;
@@ -531,4 +549,174 @@ api! {
     /// The device opened an authenticated session: a pending bootstrap is done. `true` if one
     /// was pending.
     write fn mark_bootstrapped(device_id: &str, now: Millis) -> bool;
+}
+
+api! {
+    /// Store a notification, `queued` and due now. Returns its id. `NotFound` if the device
+    /// does not exist.
+    write fn create_notification(notification: &NewNotification, now: Millis) -> i64;
+
+    /// A notification by id, with the state of its latest push.
+    read fn get_notification(id: i64) -> Option<NotificationRecord>;
+
+    /// Notifications, newest first, of one device or all, optionally only those in `state`
+    /// (at most `limit`, clamped to [`MAX_LIMIT`](crate::MAX_LIMIT)).
+    read fn list_notifications(
+        device_id: Option<&str>,
+        state: Option<NotificationState>,
+        limit: u32
+    ) -> Vec<NotificationRecord>;
+
+    /// How many notifications are out and unanswered (`sent`, `retried`, `fell_back`): what
+    /// the outstanding cap counts.
+    read fn outstanding_notifications() -> i64;
+
+    /// Lease due notifications until `now + lease_ms`: up to `queued_limit` first sends
+    /// (oldest due first) and up to `open_limit` others (re-sends, fallbacks, give-ups).
+    /// Two schedulers never get the same one while its lease runs (PostgreSQL:
+    /// `FOR UPDATE SKIP LOCKED`; SQLite: one writer).
+    write fn claim_notifications(
+        now: Millis,
+        lease_ms: i64,
+        queued_limit: u32,
+        open_limit: u32
+    ) -> Vec<NotificationRecord>;
+
+    /// Record what the scheduler did with `claimed`, leased until `lease_until`: the new
+    /// state, the push it queued, the next look. `None` (nothing changed) if the lease is no
+    /// longer this one or a session answered it meanwhile.
+    write fn step_notification(
+        claimed: &NotificationRecord,
+        lease_until: Millis,
+        step: &NotificationStep,
+        now: Millis
+    ) -> Option<NotificationRecord>;
+
+    /// The device opened a session whose SyncHdr/SessionID is `session_id`: every open
+    /// notification of it is `session_opened`. One indexed statement; returns how many.
+    write fn answer_notifications(device_id: &str, session_id: &str, now: Millis) -> u64;
+
+    /// Set where the device is notified (its number and channel), keeping its DM version.
+    /// `NotFound` if the device does not exist.
+    write fn set_notification_target(
+        device_id: &str,
+        msisdn: Option<&str>,
+        channel: Option<&str>,
+        now: Millis
+    ) -> ();
+
+    /// Notify and manage the device with `dm_version` (`1.2` or `1.1.2`) from now on. `true`
+    /// if that changed something.
+    write fn set_notification_dm_version(device_id: &str, dm_version: &str, now: Millis) -> bool;
+
+    /// Where and how the device is notified.
+    read fn get_notification_target(device_id: &str) -> Option<NotificationTarget>;
+}
+
+api! {
+    /// Store a campaign (`scheduled`) and select its devices (`pending`, due at once), split
+    /// into waves. Returns its id and how many devices it has. `Invalid` for a bad name or
+    /// waves.
+    write fn create_campaign(campaign: &NewCampaign, now: Millis) -> (i64, i64);
+
+    /// Set a campaign device's variables; `false` if the device is not in the campaign.
+    write fn set_campaign_device_vars(
+        campaign_id: i64,
+        device_id: &str,
+        vars: &std::collections::BTreeMap<String, String>
+    ) -> bool;
+
+    /// A campaign by id.
+    read fn get_campaign(id: i64) -> Option<Campaign>;
+
+    /// Campaigns, newest first, only those in `states` unless empty (at most `limit`,
+    /// clamped to [`MAX_LIMIT`](crate::MAX_LIMIT), before the filter).
+    read fn list_campaigns(states: &[CampaignState], limit: u32) -> Vec<Campaign>;
+
+    /// Move a campaign from one of `from` to `to` (with a pause reason, or `None`). `false`
+    /// if it was in none of them.
+    write fn set_campaign_state(
+        id: i64,
+        from: &[CampaignState],
+        to: CampaignState,
+        reason: Option<&str>,
+        now: Millis
+    ) -> bool;
+
+    /// How many devices of a campaign are in each state.
+    read fn campaign_counts(id: i64) -> CampaignCounts;
+
+    /// What admission needs: the open wave, admissions since `since`, devices in flight,
+    /// and the outcome of the last `last_n` finished devices.
+    read fn campaign_rollout_figures(id: i64, since: Millis, last_n: u32) -> RolloutFigures;
+
+    /// Pending devices of `wave` due by `now`, oldest due first (PostgreSQL: locked, skipping
+    /// locked ones). At most `limit`, clamped to [`MAX_LIMIT`](crate::MAX_LIMIT).
+    read fn pending_campaign_devices(campaign_id: i64, wave: i32, now: Millis, limit: u32) -> Vec<CampaignDevice>;
+
+    /// Lease in-flight devices (notified, in session) that are due, or whose device has sent
+    /// a message since they were last looked at, to `owner` until `now + lease_ms`. Two
+    /// claimers never get the same device while its lease runs (PostgreSQL:
+    /// `FOR UPDATE SKIP LOCKED`; SQLite: one writer).
+    write fn claim_campaign_devices(owner: &str, now: Millis, lease_ms: i64, limit: u32) -> Vec<CampaignDevice>;
+
+    /// One device of a campaign.
+    read fn get_campaign_device(campaign_id: i64, device_id: &str) -> Option<CampaignDevice>;
+
+    /// Devices of a campaign by `device_id` after `after`, optionally only those in `state`
+    /// (at most `limit`, clamped to [`MAX_LIMIT`](crate::MAX_LIMIT)).
+    read fn list_campaign_devices(
+        campaign_id: i64,
+        state: Option<CampaignDeviceState>,
+        after: Option<&str>,
+        limit: u32
+    ) -> Vec<CampaignDevice>;
+
+    /// Write a device's next state, releasing its lease, only if it is still as `current`
+    /// was read (same state, same lease owner and expiry). `false`: someone else moved it,
+    /// and the caller must roll back whatever it queued in the same transaction.
+    write fn advance_campaign_device(
+        current: &CampaignDevice,
+        update: &CampaignDeviceUpdate,
+        now: Millis
+    ) -> bool;
+
+    /// Nothing to do yet: release the lease and look again at `next_at` (or when the device
+    /// talks). `false` if the lease was no longer held.
+    write fn release_campaign_device(current: &CampaignDevice, next_at: Millis, now: Millis) -> bool;
+
+    /// Fail every unfinished device of a campaign with `reason` (cancel, deadline); returns
+    /// them as they are now (their `command_ids` to withdraw).
+    write fn fail_unfinished_campaign_devices(campaign_id: i64, reason: &str, now: Millis) -> Vec<CampaignDevice>;
+
+    /// Put a campaign's failed devices back to `pending` with no attempts; returns how many.
+    write fn retry_failed_campaign_devices(campaign_id: i64, now: Millis) -> u64;
+
+    /// Withdraw a command (and its children) not yet sent: `queued` rows become `failed`.
+    /// Returns how many rows changed.
+    write fn cancel_queued_command(id: i64, now: Millis) -> u64;
+
+    /// The device's latest Generic Alert carrying `correlator`.
+    read fn find_generic_alert(device_id: &str, correlator: &str) -> Option<GenericAlert>;
+
+    /// Store a firmware package (its `id` is ignored); returns the new id.
+    write fn create_firmware(package: &FirmwarePackage) -> i64;
+
+    /// A firmware package.
+    read fn get_firmware(id: i64) -> Option<FirmwarePackage>;
+
+    /// Firmware packages, newest first (at most 1000).
+    read fn list_firmware() -> Vec<FirmwarePackage>;
+}
+
+api! {
+    /// Keep messages of a session's transcript (after the session row exists). A `seq` kept
+    /// already is left as it is.
+    write fn add_session_messages(session_token: &str, messages: &[TranscriptMessage]) -> ();
+
+    /// A session's transcript in order (at most 10,000 messages).
+    read fn session_transcript(session_token: &str) -> Vec<TranscriptMessage>;
+
+    /// Delete transcript messages older than `cutoff` (retention). Returns how many.
+    write fn delete_transcripts_before(cutoff: Millis) -> u64;
 }

@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use omadm_storage::{
     AuditEntry, Bootstrap, BootstrapState, ClientAuthType, CommandRecord, CommandSpec, CommandState,
-    DdfRecord, DdfRevision, Device, DeviceChange, GenericAlert, InventoryItem, MAX_LIMIT, NewPush, Op,
-    PushKind, PushOutcome, PushState, ResultItem, SessionOutcome, SessionRecord, Store, StoreError, TreeNode,
+    DdfRecord, DdfRevision, Device, DeviceChange, Direction, GenericAlert, InventoryItem, MAX_LIMIT,
+    NewNotification, NewPush, NotificationPolicy, NotificationRecord, NotificationState, NotificationStep,
+    Op, PushKind, PushOutcome, PushState, ResultItem, SessionOutcome, SessionRecord, Store, StoreError,
+    TranscriptMessage, TreeNode,
 };
 use serde_json::json;
 use sqlx::Connection;
@@ -236,10 +238,15 @@ contract!(
     tree_mirror,
     held_and_forced_commands,
     push_delivery_lifecycle,
+    session_transcripts,
     pushes_claimed_once,
     bootstrap_state,
     held_commands_listed,
     operator_ddfs,
+    notification_schedule,
+    notification_answered_by_a_session,
+    notifications_claimed_once,
+    notification_targets,
 );
 
 /// Run raw SQL (to inspect or damage the database behind the API).
@@ -1253,6 +1260,12 @@ async fn held_commands_listed(s: Store) {
     assert_eq!(held[0].children.len(), 2, "with the container's children");
     assert_eq!(held[0].children[0].spec.target.as_deref(), Some("./A"));
     assert_eq!(s.held_commands("a", 1).await.unwrap().len(), 1);
+    // Both lists in one read, the same as the two reads.
+    let (ready, both_held) = s.queued_and_held("a", 10).await.unwrap();
+    assert_eq!(ready.iter().map(|c| c.id).collect::<Vec<_>>(), [free]);
+    assert_eq!(both_held, held);
+    let (ready, both_held) = s.queued_and_held("a", 1).await.unwrap();
+    assert_eq!((ready.len(), both_held.len()), (1, 1));
     // Released: back in the queue, no longer held.
     s.set_command_held(held1, None, 6).await.unwrap();
     assert_eq!(s.held_commands("a", 10).await.unwrap().iter().map(|c| c.id).collect::<Vec<_>>(), [held2]);
@@ -1546,4 +1559,257 @@ async fn bootstrap_state(s: Store) {
         s.set_bootstrap(&Bootstrap { device_id: "nope".into(), ..b }).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Notifications
+// ---------------------------------------------------------------------------------------
+
+fn new_notification(device: &str, session_id: u16) -> NewNotification {
+    NewNotification {
+        device_id: device.into(),
+        session_id,
+        ui_mode: 1,
+        dm_version: "1.2".into(),
+        msisdn: "+491701234567".into(),
+        channel: None,
+        policy: NotificationPolicy {
+            retries: 1,
+            interval_ms: 100,
+            jitter_pct: 0,
+            fallback_retries: 1,
+            fallback_interval_ms: 200,
+        },
+        give_up_at: 100_000,
+    }
+}
+
+fn sent_step(
+    state: NotificationState,
+    version: &str,
+    push: i64,
+    fallback: bool,
+    next: i64,
+) -> NotificationStep {
+    NotificationStep {
+        state,
+        dm_version: version.into(),
+        push_id: Some(push),
+        fallback,
+        next_attempt_at: Some(next),
+    }
+}
+
+async fn notification_schedule(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    let id = s.create_notification(&new_notification("dev", 0xABC), 1_000).await.unwrap();
+    assert!(matches!(
+        s.create_notification(&new_notification("nope", 1), 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.create_notification(&new_notification("dev", 0), 1).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let n = s.get_notification(id).await.unwrap().unwrap();
+    assert_eq!(
+        (n.state, n.session_id_hex.as_str(), n.attempts, n.next_attempt_at, n.push_state),
+        (NotificationState::Queued, "ABC", 0, Some(1_000), None)
+    );
+    assert_eq!(n.policy.fallback_interval_ms, 200);
+
+    // Not due before its time; queued ones only up to the queued limit.
+    assert!(s.claim_notifications(999, 5_000, 10, 10).await.unwrap().is_empty());
+    assert!(s.claim_notifications(1_000, 5_000, 0, 10).await.unwrap().is_empty(), "throttled");
+    let got = s.claim_notifications(1_000, 5_000, 10, 10).await.unwrap();
+    assert_eq!(got.iter().map(|n| n.id).collect::<Vec<_>>(), vec![id]);
+    // Leased: nobody else takes it.
+    assert!(s.claim_notifications(1_001, 5_000, 10, 10).await.unwrap().is_empty());
+
+    // First send: sent, the push linked with its state, waiting for the interval.
+    let push = s.enqueue_push(&new_push(Some("dev"), 1), 1_000).await.unwrap();
+    let step = sent_step(NotificationState::Sent, "1.2", push, false, 1_100);
+    let n = s.step_notification(&got[0], 6_000, &step, 1_000).await.unwrap().unwrap();
+    assert_eq!(
+        (n.state, n.attempts, n.fallback_attempts, n.push_ids.clone(), n.push_state),
+        (NotificationState::Sent, 1, 0, vec![push], Some(PushState::Queued))
+    );
+    // A stale lease changes nothing.
+    assert_eq!(s.step_notification(&got[0], 6_000, &step, 1_000).await.unwrap(), None);
+    assert_eq!(s.outstanding_notifications().await.unwrap(), 1);
+
+    // Due again: the other limit takes it; a fallback send counts separately.
+    assert!(s.claim_notifications(1_099, 5_000, 10, 10).await.unwrap().is_empty());
+    let got = s.claim_notifications(1_100, 5_000, 0, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let push2 = s.enqueue_push(&new_push(Some("dev"), 1), 1_100).await.unwrap();
+    let step = sent_step(NotificationState::FellBack, "1.1.2", push2, true, 1_300);
+    let n = s.step_notification(&got[0], 6_100, &step, 1_100).await.unwrap().unwrap();
+    assert_eq!(
+        (n.state, n.dm_version.as_str(), n.attempts, n.fallback_attempts, n.push_ids.clone()),
+        (NotificationState::FellBack, "1.1.2", 2, 1, vec![push, push2])
+    );
+
+    // A scheduler that died: its lease runs out and the notification is taken again.
+    let got = s.claim_notifications(1_300, 1_000, 10, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(s.claim_notifications(2_000, 1_000, 10, 10).await.unwrap().is_empty());
+    let again = s.claim_notifications(2_301, 1_000, 10, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    // Given up: final, no next look, no longer outstanding.
+    let end = NotificationStep {
+        state: NotificationState::GaveUp,
+        dm_version: "1.1.2".into(),
+        push_id: None,
+        fallback: false,
+        next_attempt_at: None,
+    };
+    let n = s.step_notification(&again[0], 3_301, &end, 2_301).await.unwrap().unwrap();
+    assert_eq!((n.state, n.next_attempt_at, n.attempts), (NotificationState::GaveUp, None, 2));
+    assert_eq!(s.outstanding_notifications().await.unwrap(), 0);
+    assert!(s.claim_notifications(1_000_000, 1_000, 10, 10).await.unwrap().is_empty());
+    assert_eq!(s.answer_notifications("dev", "ABC", 4_000).await.unwrap(), 0, "a final state stays");
+
+    // Listing by device and state, newest first.
+    let other = s.create_notification(&new_notification("dev", 7), 5_000).await.unwrap();
+    let ids = |v: Vec<NotificationRecord>| v.iter().map(|n| n.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.list_notifications(Some("dev"), None, 10).await.unwrap()), vec![other, id]);
+    assert_eq!(ids(s.list_notifications(None, Some(NotificationState::GaveUp), 10).await.unwrap()), vec![id]);
+    assert!(s.list_notifications(Some("x"), None, 10).await.unwrap().is_empty());
+    assert!(s.get_notification(9999).await.unwrap().is_none());
+}
+
+async fn notification_answered_by_a_session(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    s.create_device(&device("dev2")).await.unwrap();
+    let a = s.create_notification(&new_notification("dev", 0x12), 1_000).await.unwrap();
+    let b = s.create_notification(&new_notification("dev", 0x34), 1_000).await.unwrap();
+    let c = s.create_notification(&new_notification("dev2", 0x12), 1_000).await.unwrap();
+    let got = s.claim_notifications(1_000, 5_000, 10, 10).await.unwrap();
+    assert_eq!(got.len(), 3);
+    // Any session of the device answers all its open notifications; which one is recorded.
+    assert_eq!(s.answer_notifications("dev", "12", 2_000).await.unwrap(), 2);
+    for id in [a, b] {
+        let n = s.get_notification(id).await.unwrap().unwrap();
+        assert_eq!(
+            (n.state, n.answered_session_id.as_deref(), n.answered_at, n.next_attempt_at),
+            (NotificationState::SessionOpened, Some("12"), Some(2_000), None)
+        );
+    }
+    // The scheduler's late step does not reopen an answered notification.
+    let step = sent_step(NotificationState::Retried, "1.2", 1, false, 3_000);
+    let mine = got.iter().find(|n| n.id == a).unwrap();
+    assert_eq!(s.step_notification(mine, 6_000, &step, 2_500).await.unwrap(), None);
+    assert_eq!(s.get_notification(a).await.unwrap().unwrap().state, NotificationState::SessionOpened);
+    assert_eq!(s.get_notification(c).await.unwrap().unwrap().state, NotificationState::Queued);
+    // A hostile SessionID is clipped.
+    assert_eq!(s.answer_notifications("dev2", &"F".repeat(5000), 2_000).await.unwrap(), 1);
+    let n = s.get_notification(c).await.unwrap().unwrap();
+    assert_eq!(n.answered_session_id.map(|x| x.len()), Some(16));
+    assert_eq!(s.answer_notifications("dev2", "1", 2_000).await.unwrap(), 0);
+}
+
+async fn notifications_claimed_once(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    for i in 1..=40 {
+        s.create_notification(&new_notification("dev", i), 1).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = s.claim_notifications(10, 60_000, 3, 3).await.unwrap();
+                if got.is_empty() {
+                    break mine;
+                }
+                mine.extend(got.into_iter().map(|n| n.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: BTreeSet<i64> = all.iter().copied().collect();
+    assert_eq!((all.len(), unique.len()), (40, 40), "every notification taken exactly once");
+}
+
+async fn notification_targets(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    assert!(s.get_notification_target("dev").await.unwrap().is_none());
+    s.set_notification_target("dev", Some("+491701234567"), Some("smpp"), 10).await.unwrap();
+    let t = s.get_notification_target("dev").await.unwrap().unwrap();
+    assert_eq!(
+        (t.msisdn.as_deref(), t.channel.as_deref(), t.dm_version.as_str(), t.updated_at),
+        (Some("+491701234567"), Some("smpp"), "1.2", 10)
+    );
+    // The DM version is kept apart from the number; no write when unchanged.
+    assert!(s.set_notification_dm_version("dev", "1.1.2", 20).await.unwrap());
+    assert!(!s.set_notification_dm_version("dev", "1.1.2", 30).await.unwrap());
+    s.set_notification_target("dev", Some("+491709999999"), None, 40).await.unwrap();
+    let t = s.get_notification_target("dev").await.unwrap().unwrap();
+    assert_eq!(
+        (t.msisdn.as_deref(), t.channel, t.dm_version.as_str(), t.updated_at),
+        (Some("+491709999999"), None, "1.1.2", 40)
+    );
+    // A device without a target row gets one with just the version.
+    s.create_device(&device("dev2")).await.unwrap();
+    assert!(s.set_notification_dm_version("dev2", "1.1.2", 50).await.unwrap());
+    assert_eq!(s.get_notification_target("dev2").await.unwrap().unwrap().msisdn, None);
+    assert!(matches!(s.set_notification_dm_version("dev2", "2.0", 1).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.set_notification_target("nope", Some("+1"), None, 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Deleting the device removes its target and notifications.
+    s.create_notification(&new_notification("dev", 1), 1).await.unwrap();
+    assert!(s.delete_device("dev").await.unwrap());
+    assert!(s.get_notification_target("dev").await.unwrap().is_none());
+    assert!(s.list_notifications(Some("dev"), None, 10).await.unwrap().is_empty());
+}
+
+async fn session_transcripts(s: Store) {
+    s.create_device(&device("dev")).await.unwrap();
+    s.create_session(&session("tok", "dev", 1)).await.unwrap();
+    let msg = |seq: u32, direction, at: i64| TranscriptMessage {
+        seq,
+        direction,
+        encoding: "wbxml".into(),
+        size: 400 + seq,
+        xml: format!("<SyncML><!-- {seq} --></SyncML>"),
+        at,
+    };
+    s.add_session_messages("tok", &[msg(1, Direction::Device, 10), msg(2, Direction::Server, 10)])
+        .await
+        .unwrap();
+    s.add_session_messages("tok", &[msg(3, Direction::Device, 20), msg(4, Direction::Server, 20)])
+        .await
+        .unwrap();
+    // The same seq again keeps the first.
+    s.add_session_messages(
+        "tok",
+        &[TranscriptMessage { xml: "other".into(), ..msg(3, Direction::Device, 30) }],
+    )
+    .await
+    .unwrap();
+    let got = s.session_transcript("tok").await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            msg(1, Direction::Device, 10),
+            msg(2, Direction::Server, 10),
+            msg(3, Direction::Device, 20),
+            msg(4, Direction::Server, 20)
+        ]
+    );
+    assert!(matches!(
+        s.add_session_messages("nope", &[msg(1, Direction::Device, 1)]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Retention.
+    assert_eq!(s.delete_transcripts_before(15).await.unwrap(), 2);
+    assert_eq!(s.session_transcript("tok").await.unwrap().len(), 2);
+    assert!(s.session_transcript("nope").await.unwrap().is_empty());
 }

@@ -338,7 +338,8 @@ impl Ctx<'_> {
 
     /// FUMO Exec (FACTS.md I.3): DM 1.2 answers 202 and reports the configured result in a
     /// Generic Alert echoing the Exec's Correlator; DM 1.1.2 (no Generic Alert, FACTS.md L.5)
-    /// runs it synchronously and answers with the result (200 for success, else 500).
+    /// runs it synchronously and answers with the result (200 for success, else 500). A
+    /// successful update sets `./DevDetail/FwV` to [`FumoConfig::installs`](super::FumoConfig).
     fn fumo_exec(&mut self, target: &str, action: ExecAction, correlator: Option<String>) -> StatusCode {
         let object = target.rsplit_once('/').map_or(target, |(o, _)| o).to_owned();
         let result = self.config.fumo.result;
@@ -359,6 +360,13 @@ impl Ctx<'_> {
             ),
         };
         self.tree.set_value(&format!("{object}/State"), state.to_string());
+        // An installed package changes the firmware version the device reports (FACTS.md J.2).
+        if ok
+            && !matches!(action, ExecAction::FumoDownload)
+            && let Some(v) = self.config.fumo.installs.clone()
+        {
+            self.tree.set_value("./DevDetail/FwV", v);
+        }
         if self.config.version == DmVersion::V1_1_2 {
             return if ok { StatusCode::Ok } else { StatusCode::CommandFailed };
         }

@@ -164,11 +164,13 @@ pub struct FumoConfig {
     pub result: u16,
     /// When the Generic Alert is sent.
     pub report: ReportTiming,
+    /// The `./DevDetail/FwV` a successful update installs (`None`: unchanged).
+    pub installs: Option<String>,
 }
 
 impl Default for FumoConfig {
     fn default() -> FumoConfig {
-        FumoConfig { result: 200, report: ReportTiming::SameSession }
+        FumoConfig { result: 200, report: ReportTiming::SameSession, installs: None }
     }
 }
 

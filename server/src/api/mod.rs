@@ -79,6 +79,7 @@ pub fn route_table() -> Vec<Route> {
         route(M::DELETE, "/api/v1/devices/{device_id}", delete_device),
         route(M::GET, "/api/v1/devices/{device_id}/inventory", inventory),
         route(M::GET, "/api/v1/devices/{device_id}/sessions", sessions),
+        route(M::GET, "/api/v1/devices/{device_id}/sessions/{session}/transcript", transcript),
         route(M::POST, "/api/v1/devices/{device_id}/commands", enqueue_command),
         route(M::GET, "/api/v1/devices/{device_id}/commands", list_commands),
         route(M::GET, "/api/v1/devices/{device_id}/commands/{id}", get_command),
@@ -95,6 +96,23 @@ pub fn route_table() -> Vec<Route> {
         route(M::GET, "/api/v1/devices/{device_id}/bootstrap", get_bootstrap),
         route(M::GET, "/api/v1/pushes", list_pushes),
         route(M::GET, "/api/v1/pushes/{id}", get_push),
+        route(M::POST, "/api/v1/devices/{device_id}/notify", notify_device),
+        route(M::GET, "/api/v1/devices/{device_id}/notify", notification_target),
+        route(M::GET, "/api/v1/notifications", list_notifications),
+        route(M::GET, "/api/v1/notifications/{id}", get_notification),
+        route(M::POST, "/api/v1/campaigns", crate::campaign::api::create),
+        route(M::GET, "/api/v1/campaigns", crate::campaign::api::list),
+        route(M::GET, "/api/v1/campaigns/{id}", crate::campaign::api::get),
+        route(M::POST, "/api/v1/campaigns/{id}/pause", crate::campaign::api::pause),
+        route(M::POST, "/api/v1/campaigns/{id}/resume", crate::campaign::api::resume),
+        route(M::POST, "/api/v1/campaigns/{id}/cancel", crate::campaign::api::cancel),
+        route(M::POST, "/api/v1/campaigns/{id}/retry-failed", crate::campaign::api::retry_failed),
+        route(M::GET, "/api/v1/campaigns/{id}/devices", crate::campaign::api::devices),
+        with_body_limit(
+            route(M::POST, "/api/v1/firmware", crate::campaign::api::upload_firmware),
+            crate::campaign::firmware::MAX_UPLOAD,
+        ),
+        route(M::GET, "/api/v1/firmware", crate::campaign::api::list_firmware),
     ]
 }
 
@@ -528,4 +546,84 @@ async fn get_push(State(app): State<App>, ApiPath(id): ApiPath<i64>) -> ApiResul
         Some(p) => Ok(Json(p).into_response()),
         None => Err(AdminError::NotFound(format!("push {id}")).into()),
     }
+}
+
+/// `POST /api/v1/devices/{device_id}/notify` → 202 the notification, `queued` (the scheduler
+/// sends its package 0).
+async fn notify_device(
+    State(app): State<App>,
+    ApiPath(device_id): ApiPath<String>,
+    ApiJson(req): ApiJson<crate::notify::operation::NotifyRequest>,
+) -> ApiResult<Response> {
+    let n = crate::notify::operation::notify_device(
+        &app.store,
+        &app.config.notification,
+        &device_id,
+        &req,
+        ACTOR,
+    )
+    .await?;
+    app.notify_wake.wake();
+    let loc = location(format!("{PREFIX}/notifications/{}", n.id));
+    Ok((StatusCode::ACCEPTED, loc, Json(n)).into_response())
+}
+
+/// `GET /api/v1/devices/{device_id}/notify` → the device's notification target (number,
+/// channel, the DM version it is managed with) and its latest notifications.
+async fn notification_target(
+    State(app): State<App>,
+    ApiPath(device_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> ApiResult<Response> {
+    let limit = admin::check_limit(q.limit)?;
+    Ok(Json(crate::notify::operation::target(&app.store, &device_id, limit).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationListQuery {
+    device_id: Option<String>,
+    state: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/notifications?device_id=&state=&limit=` → notifications, newest first.
+async fn list_notifications(
+    State(app): State<App>,
+    ApiQuery(q): ApiQuery<NotificationListQuery>,
+) -> ApiResult<Response> {
+    if let Some(d) = &q.device_id {
+        admin::check_device_id(d)?;
+    }
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(omadm_storage::NotificationState::parse(s).ok_or_else(|| {
+            AdminError::Invalid(
+                "state: one of queued, sent, retried, fell_back, session_opened, gave_up".to_owned(),
+            )
+        })?),
+    };
+    let limit = admin::check_limit(q.limit)?;
+    let list =
+        app.store.list_notifications(q.device_id.as_deref(), state, limit).await.map_err(AdminError::from)?;
+    Ok(Json(list).into_response())
+}
+
+/// `GET /api/v1/notifications/{id}` → one notification.
+async fn get_notification(State(app): State<App>, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
+    match app.store.get_notification(id).await.map_err(AdminError::from)? {
+        Some(n) => Ok(Json(n).into_response()),
+        None => Err(AdminError::NotFound(format!("notification {id}")).into()),
+    }
+}
+
+/// `GET /api/v1/devices/{device_id}/sessions/{session}/transcript` → every message of the
+/// session as redacted XML, in order.
+async fn transcript(
+    State(app): State<App>,
+    ApiPath((device_id, session)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    admin::check_device_id(&device_id)?;
+    let messages = admin::transcript(&app.store, &device_id, &session).await?;
+    Ok(Json(json!({ "device_id": device_id, "session": session, "messages": messages })).into_response())
 }

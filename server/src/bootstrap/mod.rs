@@ -9,7 +9,8 @@ pub mod operation;
 
 use omadm_protocol::Encoding;
 use omadm_protocol::bootstrap::{
-    DmAccount, DmBootstrap, DmForm, DmLayout, NapDef, ProvisioningDoc, PxLogical, SecMethod, security,
+    DmAccount, DmBootstrap, DmForm, DmLayout, MsExtensions, NapDef, ProvisioningDoc, PxLogical, SecMethod,
+    security,
 };
 use omadm_protocol::push::{
     ApplicationId, ConcatReference, ContentType, Mac, MediaType, Ports, PushPdu, sms,
@@ -89,6 +90,8 @@ pub struct Options {
     pub nap: Option<NapDef>,
     /// A PXLOGICAL likewise.
     pub px: Option<PxLogical>,
+    /// The Microsoft extensions of seed 001 (ROLE, SecurityPolicy, CertificateStore); CP only.
+    pub ms: Option<MsExtensions>,
 }
 
 /// A built bootstrap: every layer, for storing, sending or printing.
@@ -160,7 +163,12 @@ pub fn build(
 ) -> Result<Built, BuildError> {
     let (kind, media, xml, wbxml) = match opts.profile {
         Profile::Cp => {
-            let doc = ProvisioningDoc::for_dm_account(account, opts.nap.as_ref(), opts.px.as_ref(), None)?;
+            let doc = ProvisioningDoc::for_dm_account(
+                account,
+                opts.nap.as_ref(),
+                opts.px.as_ref(),
+                opts.ms.as_ref(),
+            )?;
             (PushKind::BootstrapCp, MediaType::ConnectivityWbxml, doc.to_xml(), doc.to_wbxml())
         }
         Profile::Dm => {

@@ -6,17 +6,24 @@
 //! database keeps their digests, and the push PDU is dropped once delivered. The device counts
 //! as bootstrapped when it first authenticates with them (OMA-TS-DM_Bootstrap: a bootstrap
 //! gets no response; the first session is the acknowledgement).
+//!
+//! [`prepare`] (credentials and document) and [`record`] (storing them) are shared with the
+//! CLI: `omadm bootstrap cp|dm` prints or sends what `prepare` builds, and the factory export
+//! stores it without a push.
 
 use base64::Engine as _;
 use omadm_protocol::auth::Nonce;
 use omadm_protocol::bootstrap::{
-    AuthSpec, AuthType, DmAccount, DmForm, DmLayout, NapAuth, NapDef, PxLogical,
+    AuthSpec, AuthType, DmAccount, DmForm, DmLayout, MsExtensions, NapAuth, NapDef, PxLogical,
+    RootCertificate,
 };
-use omadm_storage::{Bootstrap, BootstrapState, ClientAuthType, NewPush, PushRecord, Store, StoreError};
+use omadm_storage::{
+    Bootstrap, BootstrapState, ClientAuthType, Device, Millis, NewPush, PushRecord, Store, StoreError, Tx,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Options, Profile, Security, build};
+use super::{Built, Options, Profile, Security, build};
 use crate::admin::{AdminError, ClientAuthRequest, CreateDevice, ServerAuthRequest, device_from_request};
 use crate::app::{now_millis, random16};
 use crate::config::Config;
@@ -60,6 +67,35 @@ pub struct BootstrapRequest {
     /// The delivery channel (`smpp`, `pap`); the first configured when absent.
     #[serde(default)]
     pub channel: Option<String>,
+    /// Microsoft extensions (CP profile only; seed 001).
+    #[serde(default)]
+    pub ms_extensions: Option<MsExtensionsRequest>,
+}
+
+/// The Microsoft extensions of a Windows Mobile bootstrap (seed 001): the w7 ROLE, security
+/// policies and root certificates for the CertificateStore.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MsExtensionsRequest {
+    /// w7 ROLE (e.g. 8: manager).
+    #[serde(default)]
+    pub role: Option<u32>,
+    /// SecurityPolicy entries: policy id and value, e.g. `{"id": 4119, "value": "128"}`.
+    #[serde(default)]
+    pub security_policies: Vec<SecurityPolicyRequest>,
+    /// Root certificates to install: Base64 of each DER certificate.
+    #[serde(default)]
+    pub root_certificates: Vec<String>,
+}
+
+/// One SecurityPolicy parm.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityPolicyRequest {
+    /// The policy id.
+    pub id: u32,
+    /// Its value.
+    pub value: String,
 }
 
 /// The SEC method and its secret (FACTS.md G.4).
@@ -150,8 +186,8 @@ fn invalid(msg: impl Into<String>) -> AdminError {
 }
 
 /// A password drawn here: 16 random bytes, URL-safe Base64 (22 characters).
-fn random_password() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random16())
+fn random_password(random: &mut dyn FnMut() -> [u8; 16]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random())
 }
 
 /// Check the request and turn it into the build options.
@@ -195,31 +231,74 @@ pub fn options(req: &BootstrapRequest) -> Result<Options, AdminError> {
         to_napid: p.to_napid.clone(),
         port: p.port,
     });
-    Ok(Options { profile: req.profile, security, layout, form, account_node: "omadm".into(), nap, px })
+    let ms = match &req.ms_extensions {
+        None => None,
+        Some(_) if req.profile != Profile::Cp => {
+            return Err(invalid("ms_extensions: only with the cp profile"));
+        }
+        Some(m) => {
+            const MAX_CERTS: usize = 16;
+            if m.root_certificates.len() > MAX_CERTS || m.security_policies.len() > 64 {
+                return Err(invalid(format!(
+                    "ms_extensions: at most {MAX_CERTS} root certificates and 64 policies"
+                )));
+            }
+            let root_certificates = m
+                .root_certificates
+                .iter()
+                .map(|b64| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .map(|der| RootCertificate::from_der(&der))
+                        .map_err(|_| invalid("ms_extensions.root_certificates: not Base64"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(MsExtensions {
+                role: m.role,
+                security_policies: m.security_policies.iter().map(|p| (p.id, p.value.clone())).collect(),
+                root_certificates,
+            })
+        }
+    };
+    Ok(Options { profile: req.profile, security, layout, form, account_node: "omadm".into(), nap, px, ms })
 }
 
-/// Provision `device_id` anew: store its credentials (creating the device if needed), the
-/// push and the pending bootstrap in one transaction. The document is signed and framed
-/// before anything is stored, so a bad request stores nothing.
-pub async fn bootstrap_device(
-    store: &Store,
-    config: &Config,
-    device_id: &str,
-    req: BootstrapRequest,
-    actor: &str,
-) -> Result<BootstrapView, AdminError> {
-    let opts = options(&req)?;
-    let public = config.public_url.as_deref().ok_or_else(|| {
-        invalid("the server has no public_url: set it (OMADM_PUBLIC_URL) so devices know where to connect")
-    })?;
-    crate::delivery::e164_digits(&req.msisdn).map_err(|e| invalid(format!("msisdn: {e}")))?;
-    if let Some(c) = &req.channel
-        && !matches!(c.as_str(), "smpp" | "pap")
-    {
-        return Err(invalid("channel: smpp or pap"));
+/// A bootstrap ready to store: the device record holding the digests of the new credentials,
+/// the account the document carries them in (in the clear), the options and the signed push.
+/// Nothing of it is stored yet.
+pub struct Prepared {
+    /// The device row to create, or whose credentials to replace.
+    pub device: Device,
+    /// The account as the document carries it (its secrets are the new passwords).
+    pub account: DmAccount,
+    /// The build options the request selected.
+    pub options: Options,
+    /// The signed document and its push.
+    pub built: Built,
+}
+
+impl std::fmt::Debug for Prepared {
+    /// The account and the document hold passwords: only the device and the sizes are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").field("device", &self.device).field("built", &self.built).finish()
     }
-    let client_password = req.client_auth.password.clone().unwrap_or_else(random_password);
-    let server_password = req.server_password.clone().unwrap_or_else(random_password);
+}
+
+/// New credentials for `device_id` and the signed document carrying them: the one path that
+/// provisions credentials, for the admin API, the CLI and the factory export. Passwords the
+/// request leaves out are drawn from `random`; `addr` is the DM server address (ADDR) the
+/// device will connect to. Stores nothing.
+pub fn prepare(
+    device_id: &str,
+    req: &BootstrapRequest,
+    server_id_default: &str,
+    addr: String,
+    now: Millis,
+    random: &mut dyn FnMut() -> [u8; 16],
+) -> Result<Prepared, AdminError> {
+    let opts = options(req)?;
+    let client_password = req.client_auth.password.clone().unwrap_or_else(|| random_password(random));
+    let server_password = req.server_password.clone().unwrap_or_else(|| random_password(random));
     let create = CreateDevice {
         device_id: device_id.to_owned(),
         client_auth: ClientAuthRequest {
@@ -231,8 +310,7 @@ pub async fn bootstrap_device(
         server_auth: Some(ServerAuthRequest { password: server_password.clone(), nonce: None }),
         server_id: req.server_id.clone(),
     };
-    let now = now_millis();
-    let device = device_from_request(&create, &config.server_id, now, &mut random16)?;
+    let device = device_from_request(&create, server_id_default, now, random)?;
     let nonce = |b64: &str| Nonce::from_b64(b64).map(|n| n.as_bytes().to_vec()).unwrap_or_default();
     let auth_type = match device.client_auth_type {
         ClientAuthType::Basic => AuthType::Basic,
@@ -242,7 +320,7 @@ pub async fn bootstrap_device(
     let account = DmAccount {
         server_id: device.server_id.clone(),
         name: Some(req.account_name.clone().unwrap_or_else(|| device.server_id.clone())),
-        addr: format!("{public}/dm"),
+        addr,
         port: None,
         client_auth: AuthSpec {
             auth_type,
@@ -261,44 +339,106 @@ pub async fn bootstrap_device(
         init: true,
         con_ref: None,
     };
-    let built = build(&account, device_id, &opts, &mut random16).map_err(|e| invalid(e.to_string()))?;
+    let built = build(&account, device_id, &opts, random).map_err(|e| invalid(e.to_string()))?;
+    Ok(Prepared { device, account, options: opts, built })
+}
 
-    let mut tx = store.begin().await?;
+/// Where a push goes: the device's number and the channel (`None`: the first configured).
+#[derive(Clone, Copy, Debug)]
+pub struct Delivery<'a> {
+    /// E.164 number.
+    pub msisdn: &'a str,
+    /// `smpp` or `pap`.
+    pub channel: Option<&'a str>,
+}
+
+/// Store a prepared bootstrap in `tx`: the device created or its credentials replaced, its
+/// push queued when `delivery` is given (`None`: a factory bootstrap, loaded at production,
+/// seed 003 §5.1.2.1), the pending bootstrap and an audit entry `device.bootstrap`. Returns
+/// the bootstrap and the push id.
+pub async fn record(
+    tx: &mut Tx,
+    prepared: &Prepared,
+    delivery: Option<Delivery<'_>>,
+    actor: &str,
+    now: Millis,
+) -> Result<(Bootstrap, Option<i64>), AdminError> {
+    let device_id = prepared.device.device_id.as_str();
     match tx.get_device(device_id).await? {
         Some(old) => {
-            let device = omadm_storage::Device { created_at: old.created_at, ..device.clone() };
+            let device = Device { created_at: old.created_at, ..prepared.device.clone() };
             tx.update_device(&device).await?;
         }
-        None => tx.create_device(&device).await?,
+        None => tx.create_device(&prepared.device).await?,
     }
-    let push = NewPush {
-        device_id: Some(device_id.to_owned()),
-        kind: built.kind,
-        msisdn: req.msisdn.clone(),
-        channel: req.channel.clone(),
-        content_type: built.content_type_text(),
-        pdu: built.pdu.encode(),
-        max_attempts: MAX_ATTEMPTS,
+    let push_id = match delivery {
+        Some(d) => {
+            let push = NewPush {
+                device_id: Some(device_id.to_owned()),
+                kind: prepared.built.kind,
+                msisdn: d.msisdn.to_owned(),
+                channel: d.channel.map(str::to_owned),
+                content_type: prepared.built.content_type_text(),
+                pdu: prepared.built.pdu.encode(),
+                max_attempts: MAX_ATTEMPTS,
+            };
+            let id = tx.enqueue_push(&push, now).await?;
+            // The number also wakes the device later (notifications, issue 7).
+            tx.set_notification_target(device_id, Some(d.msisdn), d.channel, now).await?;
+            Some(id)
+        }
+        None => None,
     };
-    let push_id = tx.enqueue_push(&push, now).await?;
+    let profile = prepared.options.profile;
     let bootstrap = Bootstrap {
         device_id: device_id.to_owned(),
-        push_id: Some(push_id),
-        profile: opts.profile.as_str().to_owned(),
+        push_id,
+        profile: profile.as_str().to_owned(),
         state: BootstrapState::Pending,
         created_at: now,
         bootstrapped_at: None,
     };
     tx.set_bootstrap(&bootstrap).await?;
     let detail = json!({
-        "profile": opts.profile.as_str(),
-        "security": opts.security.method().name(),
+        "profile": profile.as_str(),
+        "security": prepared.options.security.method().name(),
         "push_id": push_id,
-        "channel": req.channel,
+        "channel": delivery.and_then(|d| d.channel),
     });
     tx.audit(actor, "device.bootstrap", Some(device_id), &detail, now).await?;
-    let record =
-        tx.get_push(push_id).await?.ok_or_else(|| StoreError::NotFound(format!("push {push_id}")))?;
+    Ok((bootstrap, push_id))
+}
+
+/// Provision `device_id` anew: store its credentials (creating the device if needed), the
+/// push and the pending bootstrap in one transaction. The document is signed and framed
+/// before anything is stored, so a bad request stores nothing.
+pub async fn bootstrap_device(
+    store: &Store,
+    config: &Config,
+    device_id: &str,
+    req: BootstrapRequest,
+    actor: &str,
+) -> Result<BootstrapView, AdminError> {
+    options(&req)?;
+    let public = config.public_url.as_deref().ok_or_else(|| {
+        invalid("the server has no public_url: set it (OMADM_PUBLIC_URL) so devices know where to connect")
+    })?;
+    if let Some(c) = &req.channel
+        && !matches!(c.as_str(), "smpp" | "pap" | "http")
+    {
+        return Err(invalid("channel: smpp, pap or http"));
+    }
+    // The HTTP callback identifies the device by its id: the number may be left empty.
+    if !(req.channel.as_deref() == Some("http") && req.msisdn.is_empty()) {
+        crate::delivery::e164_digits(&req.msisdn).map_err(|e| invalid(format!("msisdn: {e}")))?;
+    }
+    let now = now_millis();
+    let prepared = prepare(device_id, &req, &config.server_id, format!("{public}/dm"), now, &mut random16)?;
+    let mut tx = store.begin().await?;
+    let delivery = Delivery { msisdn: &req.msisdn, channel: req.channel.as_deref() };
+    let (bootstrap, push_id) = record(&mut tx, &prepared, Some(delivery), actor, now).await?;
+    let push_id = push_id.ok_or_else(|| StoreError::NotFound("the queued push".into()))?;
+    let push = tx.get_push(push_id).await?.ok_or_else(|| StoreError::NotFound(format!("push {push_id}")))?;
     tx.commit().await?;
-    Ok(BootstrapView { push: record, bootstrap, user_pin: built.user_pin })
+    Ok(BootstrapView { push, bootstrap, user_pin: prepared.built.user_pin })
 }

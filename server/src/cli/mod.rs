@@ -1,11 +1,17 @@
 //! Command-line interface: one module per top-level command.
 
 mod alert;
+mod bootstrap;
+mod campaign;
 mod codec;
 mod command;
 mod ddf;
 mod device;
+mod factory;
+mod notify;
+mod push;
 mod serve;
+mod session;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +41,16 @@ enum Command {
     Alerts(alert::AlertsArgs),
     /// Import, list and delete operator DDF files (directly in the database).
     Ddf(ddf::DdfArgs),
+    /// A device's sessions and the transcript of one (every message, secrets redacted).
+    Session(session::SessionArgs),
+    /// Bootstrap devices: print, write or send a CP / DM-profile bootstrap; factory export.
+    Bootstrap(Box<bootstrap::BootstrapArgs>),
+    /// List the WAP pushes and their delivery state (directly in the database).
+    Push(push::PushArgs),
+    /// Wake devices (DM notifications), list notifications, build a package 0 in hex.
+    Notify(notify::NotifyArgs),
+    /// Firmware and configuration campaigns: create, list, show, pause, resume, cancel, retry, watch.
+    Campaign(campaign::CampaignArgs),
 }
 
 /// Run a parsed command line.
@@ -47,6 +63,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Commands(a) => command::run(a),
         Command::Alerts(a) => alert::run(a),
         Command::Ddf(a) => ddf::run(a),
+        Command::Session(a) => session::run(a),
+        Command::Bootstrap(a) => bootstrap::run(*a),
+        Command::Push(a) => push::run(a),
+        Command::Notify(a) => notify::run(a),
+        Command::Campaign(a) => campaign::run(a),
     }
 }
 

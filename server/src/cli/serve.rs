@@ -3,25 +3,13 @@
 use anyhow::Context;
 use omadm_storage::Store;
 
+pub use crate::config::LogFormat;
 use crate::config::{Overrides, redact_url};
-
-/// How logs are written.
-#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     #[command(flatten)]
     overrides: Overrides,
-    /// Log format; the level comes from RUST_LOG (default info).
-    #[arg(long, env = "OMADM_LOG_FORMAT", value_enum, default_value_t)]
-    log_format: LogFormat,
 }
 
 #[derive(clap::Args, Debug)]
@@ -30,6 +18,8 @@ pub struct MigrateArgs {
     overrides: Overrides,
 }
 
+/// Logs to stderr in `format`; the level from `RUST_LOG` (default info). Each DM message's
+/// lines carry its span (`dm{device=.. session=..}`, see [`crate::dm`]).
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -40,8 +30,8 @@ fn init_logs(format: LogFormat) {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logs(args.log_format);
     let config = args.overrides.resolve()?;
+    init_logs(config.log_format);
     super::runtime()?.block_on(crate::serve::run(config, shutdown_signal()))
 }
 

@@ -6,6 +6,8 @@
 //! Errors say whether a retry can help ([`DeliveryError::is_retryable`]), so the dispatcher
 //! knows whether to try again later or give up on the push.
 
+pub mod callback;
+mod endpoint;
 pub mod pap;
 pub mod smpp;
 
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+pub use callback::{CallbackChannel, CallbackConfig};
 pub use pap::{PapChannel, PapConfig};
 pub use smpp::{SmppChannel, SmppConfig};
 
@@ -34,6 +37,8 @@ pub const MAX_PUSH_ID_LEN: usize = 256;
 pub struct OutboundPush {
     /// Unique and stable across retries: the PAP push-id, and the correlation key in logs.
     pub push_id: String,
+    /// The device it is for, when known (the HTTP callback passes it on).
+    pub device_id: Option<String>,
     /// The device's number, E.164 with or without a leading `+`.
     pub msisdn: String,
     /// The complete TP-User-Data of each SMS (UDH + WSP bytes), at most 140 octets each, in
@@ -113,6 +118,9 @@ pub struct DeliveryConfig {
     /// Hand pushes to a Push Proxy Gateway over PAP 2.0.
     #[serde(default)]
     pub pap: Option<PapConfig>,
+    /// Post pushes to an operator's HTTP endpoint, for devices not reached by SMS.
+    #[serde(default)]
+    pub http: Option<CallbackConfig>,
 }
 
 impl DeliveryConfig {
@@ -125,6 +133,9 @@ impl DeliveryConfig {
         }
         if let Some(pap) = &self.pap {
             channels.push(Arc::new(PapChannel::new(pap.clone())?));
+        }
+        if let Some(http) = &self.http {
+            channels.push(Arc::new(CallbackChannel::new(http.clone())?));
         }
         Ok(channels)
     }

@@ -17,22 +17,16 @@
 //! has a timeout.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Method, Request, StatusCode, Uri, header};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
+use hyper::{Method, Request, StatusCode, header};
 use quick_xml::events::{BytesStart, Event};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
+use super::endpoint::Endpoint;
 use super::{
     ConfigError, DeliveryError, DeliveryFuture, DeliveryOutcome, OutboundPush, PushChannel, Secret,
     check_push_id, e164_digits,
@@ -42,9 +36,6 @@ use super::{
 pub const PAP_20_PUBLIC_ID: &str = "-//WAPFORUM//DTD PAP 2.0//EN";
 /// Its system identifier.
 pub const PAP_20_SYSTEM_ID: &str = "http://www.wapforum.org/DTD/pap_2.0.dtd";
-
-/// Where the Debian CA bundle lives: the default trust store for `https` PPG URLs.
-const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// How to reach a Push Proxy Gateway; `[delivery.pap]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -107,19 +98,10 @@ impl PapConfig {
     }
 }
 
-/// Where requests go, parsed once.
-struct Target {
-    host: String,
-    port: u16,
-    path: String,
-    authority: String,
-    tls: Option<TlsConnector>,
-}
-
 /// A [`PushChannel`] that posts pushes to a PPG over PAP 2.0.
 pub struct PapChannel {
     config: PapConfig,
-    target: Target,
+    target: Endpoint,
     authorization: Option<String>,
 }
 
@@ -136,20 +118,13 @@ fn printable(value: &str) -> bool {
 impl PapChannel {
     /// Checks the configuration and prepares the HTTP(S) target.
     pub fn new(config: PapConfig) -> Result<PapChannel, ConfigError> {
-        let uri: Uri = config.url.parse().map_err(|e| ConfigError::new("pap.url", format!("{e}")))?;
-        let tls = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => return Err(ConfigError::new("pap.url", "must start with http:// or https://")),
-        };
-        let host = uri.host().filter(|h| !h.is_empty()).ok_or(ConfigError::new("pap.url", "has no host"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let path = uri.path_and_query().map_or("/".to_owned(), |p| p.as_str().to_owned());
-        let authority = uri.authority().map_or(host.clone(), |a| a.as_str().to_owned());
-        if authority.contains('@') {
-            return Err(ConfigError::new("pap.url", "credentials belong in pap.username / pap.password"));
-        }
+        let target = Endpoint::parse(
+            &config.url,
+            "pap.url",
+            config.ca_file.as_deref(),
+            "pap.ca_file",
+            config.max_response_bytes,
+        )?;
         for (field, value) in [
             ("pap.ppg_host", &config.ppg_host),
             ("pap.network", &config.network),
@@ -176,8 +151,6 @@ impl PapChannel {
             (None, None) => None,
             _ => return Err(ConfigError::new("pap.username", "username and password go together")),
         };
-        let tls = if tls { Some(tls_connector(config.ca_file.as_deref())?) } else { None };
-        let target = Target { host, port, path, authority, tls };
         Ok(PapChannel { config, target, authorization })
     }
 
@@ -215,7 +188,7 @@ impl PapChannel {
             .map_err(|e| DeliveryError::InvalidPush(format!("cannot build the PAP request: {e}")))?;
         let limit = Duration::from_millis(self.config.timeout_ms);
         let (status, answer) =
-            tokio::time::timeout(limit, self.exchange(request)).await.map_err(|_| {
+            tokio::time::timeout(limit, self.target.exchange(request, "the PPG")).await.map_err(|_| {
                 DeliveryError::Temporary { reason: format!("no PPG answer within {} ms", limit.as_millis()) }
             })??;
         let outcome = outcome(status, &answer, &push.push_id);
@@ -224,53 +197,6 @@ impl PapChannel {
             Err(error) => tracing::warn!(push_id = %push.push_id, %error, "PAP push failed"),
         }
         outcome
-    }
-
-    /// One HTTP/1.1 exchange on a fresh connection: the status and the bounded body.
-    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), DeliveryError> {
-        let t = &self.target;
-        let tcp = TcpStream::connect((t.host.as_str(), t.port)).await.map_err(|e| {
-            DeliveryError::Unavailable { reason: format!("connect to the PPG {}:{}: {e}", t.host, t.port) }
-        })?;
-        let _ = tcp.set_nodelay(true);
-        match &t.tls {
-            None => self.send(tcp, request).await,
-            Some(connector) => {
-                let name = ServerName::try_from(t.host.clone())
-                    .map_err(|e| DeliveryError::Unavailable { reason: format!("PPG host name: {e}") })?;
-                let tls = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| DeliveryError::Unavailable { reason: format!("TLS with the PPG: {e}") })?;
-                self.send(tls, request).await
-            }
-        }
-    }
-
-    async fn send<S>(
-        &self,
-        stream: S,
-        request: Request<Full<Bytes>>,
-    ) -> Result<(StatusCode, Bytes), DeliveryError>
-    where
-        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        let temporary = |what: &str, e: &dyn std::fmt::Display| DeliveryError::Temporary {
-            reason: format!("{what}: {e}"),
-        };
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| temporary("HTTP handshake with the PPG", &e))?;
-        let connection = tokio::spawn(connection);
-        let response = sender.send_request(request).await.map_err(|e| temporary("PAP request", &e))?;
-        let status = response.status();
-        let body = Limited::new(response.into_body(), self.config.max_response_bytes)
-            .collect()
-            .await
-            .map_err(|e| temporary("PPG answer", &e))?
-            .to_bytes();
-        connection.abort();
-        Ok((status, body))
     }
 }
 
@@ -282,26 +208,6 @@ impl PushChannel for PapChannel {
     fn name(&self) -> &'static str {
         "pap"
     }
-}
-
-fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<TlsConnector, ConfigError> {
-    let path = ca_file.unwrap_or(std::path::Path::new(SYSTEM_CA_BUNDLE));
-    let bad = |e: &dyn std::fmt::Display| ConfigError::new("pap.ca_file", format!("{}: {e}", path.display()));
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
-        roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
-    }
-    if roots.is_empty() {
-        return Err(bad(&"no certificates"));
-    }
-    // An explicit provider: the process may hold two, and the default builder then panics.
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(&e))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 /// A multipart boundary (RFC 2046 §5.1.1: at most 70 characters) that the content does not
@@ -499,6 +405,7 @@ mod tests {
 
     fn push(body: Vec<u8>) -> OutboundPush {
         OutboundPush {
+            device_id: None,
             push_id: "id-1<&>\"'@omadm".into(),
             msisdn: "+491701234567".into(),
             sms_user_data: vec![],

@@ -23,6 +23,7 @@ use omadm_storage::{
     SessionOutcome, TreeNode,
 };
 
+pub use build::correlator;
 pub use ddfs::DdfSet;
 pub use state::{Phase, SessionState};
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod smsc;
 
 use std::sync::Arc;
 use std::time::Duration;
