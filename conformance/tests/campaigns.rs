@@ -3,6 +3,7 @@
 //! simulated devices running real DM sessions over HTTP (FUMO with configurable results).
 //! Needs omadm in-process (its database is read directly to count Exec commands).
 
+mod nodes;
 mod subject;
 
 use std::sync::Arc;
@@ -429,4 +430,228 @@ async fn restart_mid_campaign_updates_no_device_twice() {
         assert_eq!(exec_count(&bed.store, &d.config.device_id).await, 1, "{}", d.config.device_id);
     }
     bed.finish().await;
+}
+
+/// A device's registration for `POST /api/v1/devices`.
+fn registration(c: &omadm_conformance::devsim::DeviceConfig) -> Value {
+    json!({
+        "device_id": c.device_id,
+        "client_auth": {
+            "type": c.client.kind.as_str(),
+            "username": c.client.username,
+            "password": c.client.password,
+            "nonce": c.client.nonce.to_b64(),
+        },
+    })
+}
+
+/// Exec commands a device answered (it ran them), over its sessions.
+fn execs_run(r: &omadm_conformance::devsim::SessionReport) -> usize {
+    r.device_statuses.iter().filter(|s| s.cmd == "Exec").count()
+}
+
+/// Issue 8's proof: a FUMO campaign over 1,000 devices (every 10th fails its download, every
+/// 50th never calls in) run by a separate `omadm serve` process on SQLite, which is killed
+/// with SIGKILL in the middle of the campaign (while its engine and DM sessions are busy) and
+/// started again on the same database; it completes the campaign with every counter right,
+/// one Exec per device queued in the database and no device running the Exec twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_mid_campaign_over_1000_devices() {
+    if std::env::var("OMADM_TEST_SUBJECT_URL").is_ok_and(|u| !u.is_empty()) {
+        eprintln!("skipped: kills the server process, which an external subject is not");
+        return;
+    }
+    const N: usize = 1000;
+    let failing = |i: usize| i % 10 == 3;
+    let silent = |i: usize| i % 50 == 7;
+    let dir = nodes::TempDir::new("kill9");
+    let db_url = format!("sqlite://{}", dir.0.join("omadm.db").display());
+    let store = Store::connect(&db_url).await.unwrap();
+    store.migrate().await.unwrap();
+    let spec = nodes::NodeSpec {
+        database_url: db_url.clone(),
+        firmware_dir: dir.0.join("firmware"),
+        poll_ms: 50,
+        public_url: None,
+        dir: dir.0.clone(),
+    };
+    let mut node = nodes::Node::start(&spec).await;
+    let base = node.base();
+
+    let mut devices = Vec::new();
+    for i in 0..N {
+        let mut c = omadm_conformance::devsim::DeviceConfig::new(
+            &format!("{base}/dm"),
+            &subject::unique_device_id("kill9"),
+        );
+        c.client.password = format!("pw-{i}");
+        c.client.nonce = subject::random_nonce();
+        c.http_timeout = Duration::from_secs(20);
+        c.fumo.installs = Some("fw-8".into());
+        if failing(i) {
+            c.fumo.result = 503;
+        }
+        if i % 7 == 0 {
+            c.fumo.report = ReportTiming::NextSession;
+        }
+        devices.push(Device::new(c));
+    }
+    for chunk in devices.chunks(50) {
+        let regs = chunk.iter().map(|d| {
+            let (base, body) = (base.clone(), registration(&d.config));
+            async move { nodes::api(&base, "POST", "/api/v1/devices", Some(&body)).await }
+        });
+        for (s, v) in futures_join(regs).await {
+            assert_eq!(s, 201, "{v}");
+        }
+    }
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let req = HttpRequest {
+        method: "POST".into(),
+        url: format!("{base}/api/v1/firmware?name=rocket-fw8.bin&version=fw-8"),
+        headers: vec![("Authorization".into(), format!("Bearer {}", nodes::TOKEN))],
+        body,
+    };
+    let r = transport::send(&req, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let fw: Value = serde_json::from_slice(&r.body).unwrap();
+    let ids: Vec<&str> = devices.iter().map(|d| d.config.device_id.as_str()).collect();
+    let (s, v) = nodes::api(
+        &base,
+        "POST",
+        "/api/v1/campaigns",
+        Some(&json!({
+            "name": "fw-8 for 1000",
+            "kind": "fumo",
+            "target": {"device_ids": ids},
+            "payload": {"firmware_id": fw["firmware"]["id"], "fumo_uri": "./FwUpdate/x1"},
+            "policy": {"max_concurrent": 250, "max_per_minute": 100000, "failure_threshold_pct": 100,
+                       "session_timeout_secs": 3600}
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    assert_eq!(v["counts"]["total"], N, "{v}");
+
+    let mut ran = vec![0usize; N];
+    let mut killed = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "the campaign did not finish within 600 s");
+        // The devices the engine has woken (and those in a session): they call in.
+        let mut due = std::collections::HashSet::new();
+        for st in [CampaignDeviceState::Notified, CampaignDeviceState::InSession] {
+            let mut after: Option<String> = None;
+            loop {
+                let page = store.list_campaign_devices(id, Some(st), after.as_deref(), 1000).await.unwrap();
+                due.extend(page.iter().map(|cd| cd.device_id.clone()));
+                match page.last() {
+                    Some(l) if page.len() == 1000 => after = Some(l.device_id.clone()),
+                    _ => break,
+                }
+            }
+        }
+        let c = store.campaign_counts(id).await.unwrap();
+        let finished = c.succeeded + c.failed;
+        let mut batch: Vec<(usize, &mut Device)> = devices
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, d)| !silent(*i) && due.contains(&d.config.device_id))
+            .collect();
+        if batch.is_empty() {
+            if c.pending == 0 && due.len() == (0..N).filter(|i| silent(*i)).count() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        let kill_now = !killed && finished >= 300;
+        let runs = async {
+            let mut out = Vec::new();
+            for chunk in batch.chunks_mut(32) {
+                out.extend(
+                    futures_join(chunk.iter_mut().map(|(i, d)| {
+                        let i = *i;
+                        async move { (i, d.run_session().await) }
+                    }))
+                    .await,
+                );
+            }
+            out
+        };
+        let reports = if kill_now {
+            // SIGKILL somewhere inside the first chunk of sessions.
+            let mut b = [0u8; 1];
+            getrandom::fill(&mut b).unwrap();
+            let (reports, ()) = tokio::join!(runs, async {
+                tokio::time::sleep(Duration::from_millis(u64::from(b[0]) % 40)).await;
+                node.kill();
+            });
+            reports
+        } else {
+            runs.await
+        };
+        for (i, r) in &reports {
+            ran[*i] += execs_run(r);
+            if !kill_now {
+                subject::completed(r);
+            }
+        }
+        if kill_now {
+            killed = true;
+            node = nodes::Node::start(&spec).await;
+            for d in &mut devices {
+                d.config.server_url = format!("{}/dm", node.base());
+            }
+        }
+    }
+    assert!(killed, "the node was killed mid-campaign");
+    // The silent devices time out: one round with the clock past `session_timeout_secs`
+    // (leases keep this engine and the node's apart).
+    let engine = Engine {
+        store: store.clone(),
+        settings: EngineSettings {
+            owner: "clock".into(),
+            poll: Duration::from_secs(1),
+            public_url: node.base(),
+        },
+        notifier: Arc::new(NoNotifier),
+    };
+    engine.round(now() + 3_700_000).await.unwrap();
+    let mut v;
+    loop {
+        engine.round(now() + 3_700_000).await.unwrap();
+        v = nodes::api(&node.base(), "GET", &format!("/api/v1/campaigns/{id}"), None).await.1;
+        if v["state"] == "completed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not completed: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let c = &v["counts"];
+    let n_silent = (0..N).filter(|i| silent(*i)).count() as i64;
+    let n_failing = (0..N).filter(|i| failing(*i) && !silent(*i)).count() as i64;
+    assert_eq!(c["failed"].as_i64(), Some(n_failing + n_silent), "{v}");
+    assert_eq!(c["succeeded"].as_i64(), Some(N as i64 - n_failing - n_silent), "{v}");
+    for (i, d) in devices.iter().enumerate() {
+        let dev = &d.config.device_id;
+        let cd = store.get_campaign_device(id, dev).await.unwrap().unwrap();
+        assert_eq!(exec_count(&store, dev).await, 1, "{dev}: one Exec queued");
+        let expected_runs = usize::from(!silent(i));
+        assert_eq!(ran[i], expected_runs, "{dev}: Exec run {} times: {cd:?}", ran[i]);
+        if silent(i) {
+            assert_eq!(cd.reason.as_deref(), Some("no session within 3600 s"), "{cd:?}");
+        } else if failing(i) {
+            assert_eq!(cd.reason.as_deref(), Some("FUMO result 503: Download failed: network issues"));
+        } else {
+            assert_eq!(
+                (cd.state, &cd.data["fwv"]),
+                (CampaignDeviceState::Succeeded, &json!("fw-8")),
+                "{cd:?}"
+            );
+        }
+    }
+    store.close().await;
+    drop(node);
 }

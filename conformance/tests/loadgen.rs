@@ -1,14 +1,16 @@
 //! The load generator's client logic against the real server, in-process on a loopback port
-//! over a fresh SQLite file: a few sessions, correctness only (no timing is asserted).
+//! over a fresh SQLite file: a few sessions, and a FUMO campaign over 50 devices; correctness
+//! only (no timing is asserted).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use omadm_conformance::loadgen::campaign::{self, CampaignOptions, FW_VERSION, FWV};
 use omadm_conformance::loadgen::{self, Fleet, RunOptions, Target, dm};
 use omadm_protocol::Encoding;
 use omadm_server::app::App;
 use omadm_server::config::Overrides;
-use omadm_storage::{CommandState, SessionOutcome, Store};
+use omadm_storage::{CommandState, Op, SessionOutcome, Store};
 
 struct Running {
     target: Target,
@@ -25,6 +27,8 @@ async fn start() -> Running {
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.database_url = format!("sqlite://{}", dir.join("omadm.db").display());
     config.admin_token = Some("test-token".into());
+    config.campaign.firmware_dir = dir.join("firmware");
+    config.campaign.poll_ms = 100;
     let store = Store::connect(&config.database_url).await.unwrap();
     store.migrate().await.unwrap();
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
@@ -125,5 +129,50 @@ async fn sessions_complete_with_zero_errors_and_the_baseline_replays_them() {
     opts.max_sessions = 4;
     let r = loadgen::run(target, &fleet, &opts).await;
     assert_eq!((r.sessions, r.errors.total()), (4, 0), "{}", r.summary());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fumo_campaign_over_50_devices_runs_to_its_end() {
+    let server = start().await;
+    let target = &server.target;
+    const N: usize = 50;
+    let fleet = Arc::new(Fleet::new(N));
+    let s = loadgen::register(target, &fleet, 4).await;
+    assert_eq!((s.registered, s.queued, s.requests, s.errors.total()), (N as u64, 0, N as u64, 0));
+
+    let mut opts = CampaignOptions::new(N, 8);
+    opts.recall = Duration::from_millis(200);
+    opts.poll = Duration::from_millis(100);
+    opts.timeout = Duration::from_secs(240);
+    opts.firmware_bytes = 4096;
+    let r = campaign::run(target, &fleet, &opts, None).await.unwrap();
+    println!("{}", r.summary());
+    assert_eq!(r.errors.total(), 0, "{}", r.summary());
+    let (dispatched, completed) = (r.dispatched.unwrap(), r.completed.unwrap());
+    assert!(dispatched <= completed && r.all_verified.unwrap() <= completed, "{}", r.summary());
+    assert_eq!((r.last.succeeded, r.last.failed, r.last.unfinished()), (N as i64, 0, 0), "{}", r.summary());
+    assert_eq!((r.update_sessions, r.verify_sessions), (N as u64, N as u64), "{}", r.summary());
+    // Two messages per session that carried something, one per empty session.
+    assert_eq!(r.requests, 4 * N as u64 + r.empty_sessions, "{}", r.summary());
+    assert!(r.server_times.dm_requests >= r.requests as f64, "{}", r.summary());
+
+    // What the server recorded: one Sequence whose Exec got 202, and the FwV read answered
+    // with the new version, for every device; one Generic Alert echoing the Exec's Correlator.
+    for i in 0..N {
+        let id = fleet.id(i);
+        let cmds = server.store.list_commands(id, None, 100).await.unwrap();
+        assert_eq!(cmds.len(), 2, "{id}: {cmds:?}");
+        let seq = cmds.iter().find(|c| c.spec.op == Some(Op::Sequence)).expect("the Sequence");
+        let exec = seq.children.iter().find(|c| c.spec.op == Some(Op::Exec)).expect("the Exec");
+        assert_eq!((exec.state, exec.status), (CommandState::Done, Some(202)), "{id}");
+        let get = cmds.iter().find(|c| c.spec.op == Some(Op::Get)).expect("the FwV read");
+        assert_eq!(get.spec.target.as_deref(), Some(FWV));
+        assert_eq!((get.state, get.results[0].data.as_str()), (CommandState::Done, FW_VERSION), "{id}");
+        let corr = omadm_server::session::correlator(exec.id);
+        let alert = server.store.find_generic_alert(id, &corr).await.unwrap().expect("the Generic Alert");
+        assert_eq!(alert.data.as_deref(), Some("200"));
+        assert_eq!(alert.alert_type.as_deref(), Some(campaign::ALERT_TYPE));
+    }
     server.stop().await;
 }

@@ -582,9 +582,47 @@ impl Conn<'_> {
     }
 
     pub(crate) async fn requeue_sent(&mut self, session_token: &str, now: Millis) -> Result<u64, StoreError> {
-        const SQL: &str = "UPDATE commands SET state = 'queued', session_token = NULL, \
+        // An Exec the device may have run already is not sent again (it could start a firmware
+        // update twice): its whole command tree is marked failed with no Status ("outcome
+        // unknown"), for its owner to find out (FUMO reads the State node). The rest goes back
+        // to the queue. Not on the per-message path: only when a session ends badly.
+        const SENT: &str =
+            "SELECT id, parent_id, op FROM commands WHERE session_token = $1 AND state = 'sent'";
+        const REQUEUE: &str = "UPDATE commands SET state = 'queued', session_token = NULL, \
              updated_at = $1 WHERE session_token = $2 AND state = 'sent'";
-        Ok(on_conn!(self, c => sqlx::query(SQL)
+        let sent: Vec<(i64, Option<i64>, String)> =
+            on_conn!(self, c => sqlx::query_as(SENT).bind(session_token).fetch_all(&mut *c).await?);
+        if sent.iter().any(|(_, _, op)| op == "Exec") {
+            let parent: HashMap<i64, Option<i64>> = sent.iter().map(|(id, p, _)| (*id, *p)).collect();
+            // The root of a row: climb while the parent is among the sent rows (bounded).
+            let root = |mut id: i64| {
+                for _ in 0..=MAX_STORED_DEPTH {
+                    match parent.get(&id).copied().flatten() {
+                        Some(p) if parent.contains_key(&p) => id = p,
+                        _ => break,
+                    }
+                }
+                id
+            };
+            let exec_roots: HashSet<i64> =
+                sent.iter().filter(|(_, _, op)| op == "Exec").map(|(id, _, _)| root(*id)).collect();
+            let abandoned: Vec<i64> =
+                sent.iter().map(|(id, _, _)| *id).filter(|id| exec_roots.contains(&root(*id))).collect();
+            for chunk in abandoned.chunks(INSERT_CHUNK) {
+                on_conn!(self, c => {
+                    let mut q = sqlx::QueryBuilder::new("UPDATE commands SET state = 'failed', status = NULL, \
+                         session_token = NULL, updated_at = ");
+                    q.push_bind(now).push(" WHERE id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *c).await?;
+                });
+            }
+        }
+        Ok(on_conn!(self, c => sqlx::query(REQUEUE)
             .bind(now)
             .bind(session_token)
             .execute(&mut *c)

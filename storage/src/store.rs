@@ -425,8 +425,10 @@ api! {
     write fn add_results(command_id: i64, items: &[ResultItem], now: Millis) -> ();
 
     /// Put the commands still `sent` in session `session_token` back to `queued` (session
-    /// token cleared), so that a session that timed out or broke loses nothing. Returns how
-    /// many rows changed.
+    /// token cleared), so that a session that timed out or broke loses nothing; except the
+    /// command trees holding an Exec, which the device may have run: those become `failed`
+    /// with no Status (outcome unknown), never sent twice. Returns how many rows went back to
+    /// the queue.
     write fn requeue_sent(session_token: &str, now: Millis) -> u64;
 
     /// Hold a queued command back with `reason` (it is no longer returned by

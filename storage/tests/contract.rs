@@ -789,6 +789,24 @@ async fn requeue_sent_restores_queue(s: Store) {
     let other = s.get_command("dev", d).await.unwrap().unwrap();
     assert_eq!(other.state, CommandState::Sent);
     assert_eq!(other.session_token.as_deref(), Some("s2"));
+
+    // An Exec the device may have run is never sent again: its whole tree fails, no Status.
+    let fumo =
+        container(Op::Sequence, vec![leaf(Op::Replace, "./FUMO/PkgURL"), leaf(Op::Exec, "./FUMO/Update")]);
+    let seq = s.enqueue_command("dev", &fumo, 30).await.unwrap();
+    let exec = s.enqueue_command("dev", &leaf(Op::Exec, "./Reboot"), 31).await.unwrap();
+    let get = s.enqueue_command("dev", &leaf(Op::Get, "./e"), 32).await.unwrap();
+    let mut in_s3 = ids(&s.get_command("dev", seq).await.unwrap().unwrap());
+    in_s3.extend([exec, get]);
+    s.mark_sent(&in_s3, "s3", 33).await.unwrap();
+    assert_eq!(s.requeue_sent("s3", 34).await.unwrap(), 1, "only the Get goes back");
+    for id in [seq, exec] {
+        let rec = s.get_command("dev", id).await.unwrap().unwrap();
+        assert_eq!((rec.state, rec.status, rec.session_token.as_deref()), (CommandState::Failed, None, None));
+        assert!(rec.children.iter().all(|c| c.state == CommandState::Failed));
+    }
+    let q = s.next_queued("dev", 10).await.unwrap();
+    assert_eq!(q.iter().map(|c| c.id).collect::<Vec<_>>(), vec![atomic, c, get]);
 }
 
 async fn generic_alerts(s: Store) {

@@ -11,6 +11,10 @@
 //! omadm-loadgen bench --spawn-server target/release/omadm --database-url sqlite:///tmp/lg.db \
 //!                     --devices 100000 --concurrency 32,128 --encodings xml,wbxml --duration 30 \
 //!                     --all-once --memory-sessions 10000
+//!
+//! # A FUMO campaign over a fresh fleet, timed to its end:
+//! omadm-loadgen campaign --spawn-server target/release/omadm --database-url sqlite:///tmp/lc.db \
+//!                     --devices 10000 --concurrency 64
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -19,6 +23,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use clap::{Args, Parser, Subcommand};
+use omadm_conformance::loadgen::campaign::{self, CampaignOptions};
 use omadm_conformance::loadgen::report::{MARKDOWN_HEADER, markdown_row, ratio_line};
 use omadm_conformance::loadgen::sys::{self, SpawnedServer};
 use omadm_conformance::loadgen::{self, Fleet, RunOptions, RunStats, Target};
@@ -44,6 +49,8 @@ enum Cmd {
     Memory(MemoryArgs),
     /// Start a server, set up, run a matrix of runs with baselines, measure memory: one report.
     Bench(BenchArgs),
+    /// Register a fleet, upload firmware, run a FUMO campaign over it to its end, timed.
+    Campaign(CampaignArgs),
 }
 
 #[derive(Args, Debug)]
@@ -188,6 +195,42 @@ struct BenchArgs {
     /// Also write the report (Markdown) here.
     #[arg(long)]
     markdown: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct CampaignArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Devices to register (IMEI:LG0 ...; the database must not hold them yet).
+    #[arg(long, default_value_t = 10_000)]
+    devices: usize,
+    /// Concurrent sessions (workers, one keep-alive connection each).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// WBXML instead of XML.
+    #[arg(long)]
+    wbxml: bool,
+    /// Policy max_concurrent (default: every device).
+    #[arg(long)]
+    max_concurrent: Option<u32>,
+    /// Policy max_per_minute (default: 60 x devices).
+    #[arg(long)]
+    max_per_minute: Option<u32>,
+    /// Milliseconds after its update session before a device calls in again (its restart).
+    #[arg(long, default_value_t = 2000)]
+    recall_ms: u64,
+    /// Milliseconds between reads of the notified devices and of the counters.
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+    /// Size of the firmware package, KiB.
+    #[arg(long, default_value_t = 64)]
+    firmware_kib: usize,
+    /// Parallel admin API connections for the registration.
+    #[arg(long, default_value_t = 64)]
+    setup_concurrency: usize,
 }
 
 /// The server to talk to, and the child process when we started it.
@@ -433,6 +476,33 @@ async fn cmd_bench(a: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn cmd_campaign(a: CampaignArgs) -> anyhow::Result<()> {
+    let srv = server(&a.server)?;
+    let (model, ncpu) = sys::machine();
+    println!("machine: {ncpu} CPUs, {model}; load avg {:?}", sys::load_avg());
+    let fleet = Arc::new(Fleet::new(a.devices));
+    let r = loadgen::register(&srv.target, &fleet, a.setup_concurrency).await;
+    println!("{}", r.summary("registration (not measured)"));
+    ensure!(r.errors.total() == 0, "registration failed (a fresh database is needed)");
+    let mut opts = CampaignOptions::new(a.devices, a.concurrency);
+    opts.encoding = encoding(a.wbxml);
+    if let Some(m) = a.max_concurrent {
+        opts.policy["max_concurrent"] = m.into();
+    }
+    if let Some(m) = a.max_per_minute {
+        opts.policy["max_per_minute"] = m.into();
+    }
+    opts.recall = Duration::from_millis(a.recall_ms);
+    opts.poll = Duration::from_millis(a.poll_ms.max(10));
+    opts.timeout = Duration::from_secs(a.timeout);
+    opts.firmware_bytes = a.firmware_kib * 1024;
+    let r = campaign::run(&srv.target, &fleet, &opts, srv.pid).await?;
+    println!("{}", r.summary());
+    ensure!(r.completed.is_some(), "the campaign did not finish within {} s", a.timeout);
+    ensure!(r.errors.total() == 0, "{} errors", r.errors.total());
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -446,6 +516,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Run(a) => cmd_run(a).await,
             Cmd::Memory(a) => cmd_memory(a).await,
             Cmd::Bench(a) => cmd_bench(a).await,
+            Cmd::Campaign(a) => cmd_campaign(a).await,
         }
     })
 }

@@ -99,8 +99,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 // Markers: text no real value contains; numbers no real CmdID or MsgID reaches.
-const M_SESSION: &str = "LGMARKSESSIONLG";
-const M_DEVICE: &str = "LGMARKDEVICELG";
+pub(crate) const M_SESSION: &str = "LGMARKSESSIONLG";
+pub(crate) const M_DEVICE: &str = "LGMARKDEVICELG";
 const M_CRED: &str = "LGMARKCREDLG";
 const N_MSGREF: u32 = 3_999_999_901;
 const N_GETREF: u32 = 3_999_999_902;
@@ -156,7 +156,7 @@ impl SessionKit {
     }
 }
 
-fn header(dm_url: &str, msg_id: u32) -> SyncHdr {
+pub(crate) fn header(dm_url: &str, msg_id: u32) -> SyncHdr {
     let mut h = SyncHdr::new(
         DmVersion::V1_2,
         M_SESSION,
@@ -168,7 +168,7 @@ fn header(dm_url: &str, msg_id: u32) -> SyncHdr {
     h
 }
 
-fn chr_item(source: &str, value: &str) -> Item {
+pub(crate) fn chr_item(source: &str, value: &str) -> Item {
     Item {
         source: Some(Location::uri(source)),
         meta: Some(Meta::with_format_and_type(Format::Chr, "text/plain")),
@@ -320,11 +320,11 @@ struct Pkg2 {
     resp_path: String,
 }
 
-fn code_of(s: &Status) -> u16 {
+pub(crate) fn code_of(s: &Status) -> u16 {
     s.data.code()
 }
 
-fn hdr_status(msg: &SyncMl) -> Option<&Status> {
+pub(crate) fn hdr_status(msg: &SyncMl) -> Option<&Status> {
     msg.body.commands.iter().find_map(|c| match c {
         Command::Status(s) if s.is_for_sync_hdr() => Some(s),
         _ => None,
@@ -332,7 +332,7 @@ fn hdr_status(msg: &SyncMl) -> Option<&Status> {
 }
 
 /// Every Status but the SyncHdr's must be 2xx.
-fn check_statuses(msg: &SyncMl) -> Result<(), Failure> {
+pub(crate) fn check_statuses(msg: &SyncMl) -> Result<(), Failure> {
     for c in &msg.body.commands {
         if let Command::Status(s) = c
             && !s.is_for_sync_hdr()
@@ -344,8 +344,37 @@ fn check_statuses(msg: &SyncMl) -> Result<(), Failure> {
     Ok(())
 }
 
-fn target_of(c: &ItemCommand) -> Option<&str> {
+pub(crate) fn target_of(c: &ItemCommand) -> Option<&str> {
     c.items.first().and_then(|i| i.target.as_ref()).map(|t| t.loc_uri.as_str())
+}
+
+/// Package 2's SyncHdr Status must be 212 with a Chal: the device keeps its NextNonce for its
+/// next session (also from a 401/407, whose Chal carries the nonce to retry with).
+pub(crate) fn accept_chal(msg: &SyncMl, dev: &mut DevState) -> Result<(), Failure> {
+    let hs = hdr_status(msg).ok_or_else(|| Failure::Protocol("no SyncHdr Status in package 2".into()))?;
+    let next_nonce = match hs.chal.as_ref().and_then(|c| c.meta.next_nonce.as_deref()) {
+        Some(n) => Some(
+            auth::Nonce::from_b64(n)
+                .map_err(|_| Failure::Protocol("NextNonce is not Base64".into()))?
+                .into_bytes(),
+        ),
+        None => None,
+    };
+    if hs.data != StatusCode::AuthenticationAccepted {
+        let code = code_of(hs);
+        if let Some(n) = &next_nonce {
+            dev.nonce = n.clone();
+        }
+        return Err(match code {
+            401 | 407 => Failure::Auth { code, next_nonce },
+            _ => Failure::Protocol(format!("SyncHdr Status {code} in package 2")),
+        });
+    }
+    match next_nonce {
+        Some(n) => dev.nonce = n,
+        None => return Err(Failure::Protocol("212 without a NextNonce".into())),
+    }
+    Ok(())
 }
 
 /// `http://host:port/path?query` → (`host:port`, `/path?query`).
@@ -358,7 +387,7 @@ pub fn split_url(url: &str) -> Option<(&str, &str)> {
 }
 
 impl SessionKit {
-    fn decode(&self, resp: &super::http::HttpResponse) -> Result<SyncMl, Failure> {
+    pub(crate) fn decode(&self, resp: &super::http::HttpResponse) -> Result<SyncMl, Failure> {
         if resp.status != 200 {
             return Err(Failure::Http(resp.status));
         }
@@ -370,29 +399,7 @@ impl SessionKit {
 
     /// Check package 2; on success the device's nonce is the server's NextNonce.
     fn check_pkg2(&self, msg: &SyncMl, dev: &mut DevState) -> Result<Pkg2, Failure> {
-        let hs = hdr_status(msg).ok_or_else(|| Failure::Protocol("no SyncHdr Status in package 2".into()))?;
-        let next_nonce = match hs.chal.as_ref().and_then(|c| c.meta.next_nonce.as_deref()) {
-            Some(n) => Some(
-                auth::Nonce::from_b64(n)
-                    .map_err(|_| Failure::Protocol("NextNonce is not Base64".into()))?
-                    .into_bytes(),
-            ),
-            None => None,
-        };
-        if hs.data != StatusCode::AuthenticationAccepted {
-            let code = code_of(hs);
-            if let Some(n) = &next_nonce {
-                dev.nonce = n.clone();
-            }
-            return Err(match code {
-                401 | 407 => Failure::Auth { code, next_nonce },
-                _ => Failure::Protocol(format!("SyncHdr Status {code} in package 2")),
-            });
-        }
-        match next_nonce {
-            Some(n) => dev.nonce = n,
-            None => return Err(Failure::Protocol("212 without a NextNonce".into())),
-        }
+        accept_chal(msg, dev)?;
         check_statuses(msg)?;
         let (mut get_id, mut replace_id) = (None, None);
         for c in &msg.body.commands {

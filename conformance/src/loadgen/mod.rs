@@ -15,6 +15,7 @@
 //!   server's memory per in-flight session.
 
 pub mod baseline;
+pub mod campaign;
 pub mod dm;
 pub mod http;
 pub mod report;
@@ -298,6 +299,22 @@ pub async fn setup_range(
     register: bool,
     range: std::ops::Range<usize>,
 ) -> SetupReport {
+    setup_devices(target, fleet, concurrency, register, true, range).await
+}
+
+/// Register every device of the fleet, queueing nothing (a campaign queues their commands).
+pub async fn register(target: &Target, fleet: &Arc<Fleet>, concurrency: usize) -> SetupReport {
+    setup_devices(target, fleet, concurrency, true, false, 0..fleet.len()).await
+}
+
+async fn setup_devices(
+    target: &Target,
+    fleet: &Arc<Fleet>,
+    concurrency: usize,
+    register: bool,
+    queue: bool,
+    range: std::ops::Range<usize>,
+) -> SetupReport {
     let started = Instant::now();
     let end = range.end.min(fleet.len());
     let next = Arc::new(AtomicU64::new(range.start as u64));
@@ -328,6 +345,9 @@ pub async fn setup_range(
                         continue;
                     }
                     r.registered += 1;
+                }
+                if !queue {
+                    continue;
                 }
                 r.requests += 2;
                 match enqueue_pair(&mut conn, id).await {

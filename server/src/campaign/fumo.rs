@@ -211,11 +211,14 @@ pub async fn progress(step: &mut Step<'_>, package: &FirmwarePackage) -> Result<
                 }
                 // Synchronous (DM 1.1.2 has no Generic Alert): done means updated.
                 (CommandState::Done, _) => verify(step).await,
-                (CommandState::Failed, s) => Ok(Decision::Fail {
-                    reason: match s {
-                        Some(s) => format!("Exec DownloadAndUpdate answered {s}"),
-                        None => "Exec DownloadAndUpdate abandoned".into(),
-                    },
+                // Sent, then the session was lost: the device may have started the update.
+                // Never sent again (storage `requeue_sent`); wait for its alert, then read State.
+                (CommandState::Failed, None) => {
+                    let deadline = step.now.saturating_add(step.policy.alert_timeout_secs as i64 * 1000);
+                    Ok(Decision::Continue { state: S::InSession, step: "alert", next_at: deadline })
+                }
+                (CommandState::Failed, Some(s)) => Ok(Decision::Fail {
+                    reason: format!("Exec DownloadAndUpdate answered {s}"),
                     final_: false,
                 }),
             }
