@@ -21,6 +21,7 @@ use super::policy::{ConfigPayload, FumoPayload, Policy};
 use super::{fumo, profile};
 use crate::app::now_millis;
 use crate::dispatcher::Wake;
+use crate::notify::operation::PolicyOverrides;
 
 /// How long a node owns a device it leased: longer than one step takes.
 pub const LEASE: Duration = Duration::from_secs(60);
@@ -33,15 +34,16 @@ pub const ADMIT_BATCH: u32 = 200;
 /// that queued its commands. Best effort: a device that is not reached still gets its
 /// commands when it calls in on its own.
 pub trait Notifier: Send + Sync {
-    /// Wake `device_id`.
-    fn notify(&self, device_id: &str);
+    /// Wake `device_id`, with the campaign's notification policy (unset fields: the
+    /// server's `[notification]` settings).
+    fn notify(&self, device_id: &str, policy: &PolicyOverrides);
 }
 
 /// A notifier that does nothing (devices call in on their own schedule).
 pub struct NoNotifier;
 
 impl Notifier for NoNotifier {
-    fn notify(&self, _device_id: &str) {}
+    fn notify(&self, _device_id: &str, _policy: &PolicyOverrides) {}
 }
 
 /// Notifies through [`crate::notify`]: records a notification with the device's stored
@@ -56,11 +58,12 @@ pub struct DmNotifier {
 }
 
 impl Notifier for DmNotifier {
-    fn notify(&self, device_id: &str) {
+    fn notify(&self, device_id: &str, policy: &PolicyOverrides) {
         let (store, config, wake, id) =
             (self.store.clone(), self.config, self.wake.clone(), device_id.to_owned());
+        let policy = *policy;
         tokio::spawn(async move {
-            let req = crate::notify::operation::NotifyRequest::default();
+            let req = crate::notify::operation::NotifyRequest { policy, ..Default::default() };
             match crate::notify::operation::notify_device(&store, &config, &id, &req, "campaign").await {
                 Ok(_) => wake.wake(),
                 Err(e) => tracing::debug!(device = %id, error = %e, "campaign: device not notified"),
@@ -336,7 +339,7 @@ impl Engine {
         }
         tx.commit().await?;
         for d in &admitted {
-            self.notifier.notify(d);
+            self.notifier.notify(d, &policy.notification);
         }
         Ok(pending.len())
     }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::admin::AdminError;
+use crate::notify::operation::PolicyOverrides;
 
 /// How a campaign rolls out. Every field has a default.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ pub struct Policy {
     pub max_state_reads: u32,
     /// Admit devices only between these times of day (UTC, `HH:MM`; may wrap midnight).
     pub maintenance_window: Option<MaintenanceWindow>,
+    /// How the campaign's devices are woken: overrides of `[notification]` (retries,
+    /// intervals, fallback, give-up) for this campaign's notifications (issue 7).
+    pub notification: PolicyOverrides,
 }
 
 impl Default for Policy {
@@ -52,6 +56,7 @@ impl Default for Policy {
             alert_timeout_secs: 3600,
             max_state_reads: 3,
             maintenance_window: None,
+            notification: PolicyOverrides::default(),
         }
     }
 }
@@ -88,6 +93,13 @@ fn invalid(msg: impl Into<String>) -> AdminError {
 impl Policy {
     /// Refuse values that make no sense.
     pub fn check(&self) -> Result<(), AdminError> {
+        // The notification overrides are checked against the defaults now, not at each wake-up.
+        crate::notify::operation::policy(
+            &crate::notify::NotificationConfig::default(),
+            &self.notification,
+            0,
+        )
+        .map_err(|e| invalid(format!("policy.notification: {e}")))?;
         if self.canary_pct.is_some() && !self.waves.is_empty() {
             return Err(invalid("policy: give canary_pct or waves, not both"));
         }
@@ -238,6 +250,16 @@ mod tests {
         assert!(Policy { canary_pct: Some(0), ..Policy::default() }.check().is_err());
         assert!(Policy { waves: vec![50, 10], ..Policy::default() }.check().is_err());
         assert_eq!(Policy { canary_pct: Some(5), ..Policy::default() }.wave_split(), vec![5, 100]);
+        // Per-campaign notification policy (issue 7), bounded like a request's.
+        let p: Policy = serde_json::from_value(
+            serde_json::json!({"notification": {"retries": 0, "fallback_retries": 0}}),
+        )
+        .unwrap();
+        assert_eq!((p.notification.retries, p.notification.fallback_retries), (Some(0), Some(0)));
+        assert!(p.check().is_ok());
+        let bad =
+            Policy { notification: PolicyOverrides { jitter_pct: Some(500), ..Default::default() }, ..p };
+        assert!(bad.check().is_err());
         let p = Policy { retry_backoff_secs: 10, ..Policy::default() };
         assert_eq!((p.backoff_ms(1), p.backoff_ms(2), p.backoff_ms(3)), (10_000, 20_000, 40_000));
     }

@@ -39,9 +39,9 @@ pub struct NotifyRequest {
     pub policy: PolicyOverrides,
 }
 
-/// Per-request overrides of `[notification]`.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Per-request (or per-campaign) overrides of `[notification]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PolicyOverrides {
     /// DM 1.2 re-sends after the first.
     pub retries: Option<u32>,
