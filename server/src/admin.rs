@@ -599,6 +599,57 @@ pub async fn delete_device(store: &Store, device_id: &str, actor: &str) -> Resul
     Ok(())
 }
 
+/// The most devices one request puts in a group.
+pub const MAX_GROUP_ADD: usize = 100_000;
+
+/// Put devices in a group (audited as `group.add`); returns how many were not in it yet.
+pub async fn add_to_group(
+    store: &Store,
+    group: &str,
+    device_ids: &[String],
+    actor: &str,
+) -> Result<u64, AdminError> {
+    if device_ids.is_empty() || device_ids.len() > MAX_GROUP_ADD {
+        return Err(invalid(format!("device_ids: 1 to {MAX_GROUP_ADD} devices")));
+    }
+    for d in device_ids {
+        check_device_id(d)?;
+    }
+    let now = now_millis();
+    let mut tx = store.begin().await?;
+    let added = tx.add_to_group(group, device_ids, now).await.map_err(|e| match e {
+        StoreError::NotFound(_) => invalid("device_ids: a device does not exist"),
+        StoreError::Invalid(m) => invalid(m),
+        e => e.into(),
+    })?;
+    tx.audit(
+        actor,
+        "group.add",
+        None,
+        &json!({ "group": group, "devices": device_ids.len(), "added": added }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// Take a device out of a group (audited as `group.remove`).
+pub async fn remove_from_group(
+    store: &Store,
+    group: &str,
+    device_id: &str,
+    actor: &str,
+) -> Result<(), AdminError> {
+    let mut tx = store.begin().await?;
+    if !tx.remove_from_group(group, device_id).await? {
+        return Err(AdminError::NotFound(format!("device {device_id:?} in group {group:?}")));
+    }
+    tx.audit(actor, "group.remove", Some(device_id), &json!({ "group": group }), now_millis()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// A device's inventory (the leaves it reported), by URI.
 pub async fn inventory(store: &Store, device_id: &str) -> Result<Vec<InventoryItem>, AdminError> {
     load_device(store, device_id).await?;

@@ -104,3 +104,37 @@ async fn a_campaign_notifies_its_devices_with_its_policy_and_completes() {
     assert_eq!(n["state"], "session_opened", "{n}");
     server.stop().await;
 }
+
+/// Groups through the API: a campaign targets an operator's group (issue 8).
+#[tokio::test]
+async fn groups_are_managed_through_the_api_and_targeted_by_campaigns() {
+    let server = Server::sqlite().await;
+    for n in 0..3 {
+        server.add_device(&DeviceCreds::new(&format!("IMEI:35300000000010{n}"), ClientAuthType::Md5)).await;
+    }
+    let ids = json!({ "device_ids": ["IMEI:353000000000100", "IMEI:353000000000102"] });
+    let (status, r) = admin_api(&server, "POST", "/api/v1/groups/pilot%20fleet/devices", Some(ids)).await;
+    assert_eq!((status, r["added"].as_i64()), (200, Some(2)), "{r}");
+    let bad = json!({ "device_ids": ["IMEI:353000000000100", "IMEI:nope"] });
+    let (status, r) = admin_api(&server, "POST", "/api/v1/groups/pilot%20fleet/devices", Some(bad)).await;
+    assert_eq!(status, 400, "{r}");
+    let (_, g) = admin_api(&server, "GET", "/api/v1/groups", None).await;
+    assert_eq!(g["groups"], json!([{ "group_name": "pilot fleet", "devices": 2 }]));
+    let (_, d) = admin_api(&server, "GET", "/api/v1/groups/pilot%20fleet/devices?limit=1", None).await;
+    assert_eq!(d["device_ids"], json!(["IMEI:353000000000100"]));
+
+    let req = json!({
+        "name": "pilot",
+        "kind": "config",
+        "target": { "group": "pilot fleet" },
+        "payload": { "commands": [{ "op": "Replace", "target": "./Vendor/Setting", "data": "on" }] }
+    });
+    let (status, c) = admin_api(&server, "POST", "/api/v1/campaigns", Some(req)).await;
+    assert!(status == 201 || status == 200, "{status} {c}");
+    assert_eq!(c["counts"]["total"], 2, "{c}");
+
+    let path = "/api/v1/groups/pilot%20fleet/devices/IMEI%3A353000000000102";
+    assert_eq!(admin_api(&server, "DELETE", path, None).await.0, 204);
+    assert_eq!(admin_api(&server, "DELETE", path, None).await.0, 404);
+    server.stop().await;
+}

@@ -159,6 +159,9 @@ pub struct TargetSelector {
     /// An explicit list of devices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_ids: Option<Vec<String>>,
+    /// The devices of an operator's group (`add_to_group`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// The most devices an explicit target list may name.
@@ -540,7 +543,9 @@ impl Conn<'_> {
              AND i.uri = './DevDetail/FwV' AND i.value = $5)) \
              AND ($6 IS NULL OR EXISTS (SELECT 1 FROM inventory i WHERE i.device_id = d.device_id \
              AND i.uri = './DevInfo/DmV' AND i.value = $6)) \
-             AND ($7 IS NULL OR d.device_id = $7) ON CONFLICT DO NOTHING";
+             AND ($7 IS NULL OR d.device_id = $7) \
+             AND ($8 IS NULL OR EXISTS (SELECT 1 FROM device_groups g WHERE g.device_id = d.device_id \
+             AND g.group_name = $8)) ON CONFLICT DO NOTHING";
         let t = &c.target;
         macro_rules! one {
             ($dev:expr) => {
@@ -552,6 +557,7 @@ impl Conn<'_> {
                     .bind(t.fwv.as_deref())
                     .bind(t.dmv.as_deref())
                     .bind($dev)
+                    .bind(t.group.as_deref())
             };
         }
         let mut inserted: u64 = 0;

@@ -17,6 +17,7 @@
 mod conn;
 mod campaign;
 mod error;
+mod group;
 pub mod model;
 mod notification;
 mod push;
@@ -30,6 +31,7 @@ pub use campaign::{
 };
 pub use conn::{MAX_COMMAND_DEPTH, MAX_COMMAND_NODES, MAX_DDFS, MAX_INVENTORY, MAX_LIMIT, MAX_TREE_NODES};
 pub use error::StoreError;
+pub use group::{GroupSummary, MAX_GROUP_NAME};
 pub use model::*;
 pub use notification::{
     NewNotification, NotificationPolicy, NotificationRecord, NotificationState, NotificationStep,

@@ -722,3 +722,19 @@ api! {
     /// Delete transcript messages older than `cutoff` (retention). Returns how many.
     write fn delete_transcripts_before(cutoff: Millis) -> u64;
 }
+
+api! {
+    /// Put devices in a group (created by its first device). Devices already in it are left
+    /// as they are; `NotFound` if a device does not exist. Returns how many were added.
+    write fn add_to_group(group: &str, device_ids: &[String], now: Millis) -> u64;
+
+    /// Take a device out of a group. `false` if it was not in it.
+    write fn remove_from_group(group: &str, device_id: &str) -> bool;
+
+    /// A group's devices in id order, those after `after` (keyset pagination), at most
+    /// `limit` (clamped to [`MAX_LIMIT`](crate::MAX_LIMIT)).
+    read fn group_devices(group: &str, after: Option<&str>, limit: u32) -> Vec<String>;
+
+    /// Every group with its device count (at most 1000 groups).
+    read fn list_groups() -> Vec<crate::GroupSummary>;
+}

@@ -116,6 +116,35 @@ async fn selection_and_waves(store: Store) {
     assert_eq!((counts.total, counts.pending), (10, 10));
     let f = store.campaign_rollout_figures(id, 0, 10).await.unwrap();
     assert_eq!((f.open_wave, f.active, f.admitted_since), (Some(0), 0, 0));
+
+    // A group: operator-named devices, combined with the inventory filters.
+    let group: Vec<String> = ["IMEI:0002", "IMEI:0003", "IMEI:0004"].map(String::from).to_vec();
+    assert_eq!(store.add_to_group("pilot", &group, 6).await.unwrap(), 3);
+    assert_eq!(store.add_to_group("pilot", &group[..1], 7).await.unwrap(), 0, "already in it");
+    assert!(matches!(
+        store.add_to_group("pilot", &["IMEI:9999".to_owned()], 7).await,
+        Err(omadm_storage::StoreError::NotFound(_))
+    ));
+    assert!(store.add_to_group("", &group, 7).await.is_err());
+    let sel = TargetSelector { man: Some("Acme".into()), group: Some("pilot".into()), ..Default::default() };
+    let (id3, total3) = store.create_campaign(&campaign(sel, vec![]), 8).await.unwrap();
+    assert_eq!(total3, 2, "the Acme devices of the group");
+    let picked: Vec<String> = store
+        .list_campaign_devices(id3, None, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.device_id)
+        .collect();
+    assert_eq!(picked, ["IMEI:0002", "IMEI:0004"]);
+    assert_eq!(
+        store.group_devices("pilot", Some("IMEI:0002"), 10).await.unwrap(),
+        ["IMEI:0003", "IMEI:0004"]
+    );
+    assert!(store.remove_from_group("pilot", "IMEI:0003").await.unwrap());
+    assert!(!store.remove_from_group("pilot", "IMEI:0003").await.unwrap());
+    let groups = store.list_groups().await.unwrap();
+    assert_eq!(groups, vec![omadm_storage::GroupSummary { group_name: "pilot".into(), devices: 2 }]);
 }
 
 async fn leases_are_exclusive(store: Store) {

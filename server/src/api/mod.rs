@@ -92,6 +92,10 @@ pub fn route_table() -> Vec<Route> {
         route(M::GET, "/api/v1/ddfs", list_ddfs),
         route(M::GET, "/api/v1/ddfs/{id}", get_ddf),
         route(M::DELETE, "/api/v1/ddfs/{id}", delete_ddf),
+        route(M::GET, "/api/v1/groups", list_groups),
+        route(M::GET, "/api/v1/groups/{group}/devices", group_devices),
+        route(M::POST, "/api/v1/groups/{group}/devices", add_to_group),
+        route(M::DELETE, "/api/v1/groups/{group}/devices/{device_id}", remove_from_group),
         route(M::POST, "/api/v1/devices/{device_id}/bootstrap", bootstrap_device),
         route(M::GET, "/api/v1/devices/{device_id}/bootstrap", get_bootstrap),
         route(M::GET, "/api/v1/pushes", list_pushes),
@@ -626,4 +630,53 @@ async fn transcript(
     admin::check_device_id(&device_id)?;
     let messages = admin::transcript(&app.store, &device_id, &session).await?;
     Ok(Json(json!({ "device_id": device_id, "session": session, "messages": messages })).into_response())
+}
+
+/// `GET /api/v1/groups` → `{"groups": [{"group_name", "devices"}]}`.
+async fn list_groups(State(app): State<App>) -> ApiResult<Response> {
+    let groups = app.store.list_groups().await.map_err(AdminError::from)?;
+    Ok(Json(json!({ "groups": groups })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupPageQuery {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/groups/{group}/devices?after=&limit=` → the group's device ids, in order.
+async fn group_devices(
+    State(app): State<App>,
+    ApiPath(group): ApiPath<String>,
+    ApiQuery(q): ApiQuery<GroupPageQuery>,
+) -> ApiResult<Response> {
+    let limit = admin::check_limit(q.limit)?;
+    let ids = app.store.group_devices(&group, q.after.as_deref(), limit).await.map_err(AdminError::from)?;
+    Ok(Json(json!({ "group": group, "device_ids": ids })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupAdd {
+    device_ids: Vec<String>,
+}
+
+/// `POST /api/v1/groups/{group}/devices` `{"device_ids": [...]}` → `{"added": n}`.
+async fn add_to_group(
+    State(app): State<App>,
+    ApiPath(group): ApiPath<String>,
+    ApiJson(req): ApiJson<GroupAdd>,
+) -> ApiResult<Response> {
+    let added = admin::add_to_group(&app.store, &group, &req.device_ids, ACTOR).await?;
+    Ok(Json(json!({ "group": group, "added": added })).into_response())
+}
+
+/// `DELETE /api/v1/groups/{group}/devices/{device_id}` → 204.
+async fn remove_from_group(
+    State(app): State<App>,
+    ApiPath((group, device_id)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    admin::remove_from_group(&app.store, &group, &device_id, ACTOR).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

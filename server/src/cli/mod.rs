@@ -8,6 +8,7 @@ mod command;
 mod ddf;
 mod device;
 mod factory;
+mod group;
 mod notify;
 mod push;
 mod serve;
@@ -43,6 +44,8 @@ enum Command {
     Ddf(ddf::DdfArgs),
     /// A device's sessions and the transcript of one (every message, secrets redacted).
     Session(session::SessionArgs),
+    /// Device groups, which campaigns target.
+    Group(group::GroupArgs),
     /// Bootstrap devices: print, write or send a CP / DM-profile bootstrap; factory export.
     Bootstrap(Box<bootstrap::BootstrapArgs>),
     /// List the WAP pushes and their delivery state (directly in the database).
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alerts(a) => alert::run(a),
         Command::Ddf(a) => ddf::run(a),
         Command::Session(a) => session::run(a),
+        Command::Group(a) => group::run(a),
         Command::Bootstrap(a) => bootstrap::run(*a),
         Command::Push(a) => push::run(a),
         Command::Notify(a) => notify::run(a),
