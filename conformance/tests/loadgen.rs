@@ -143,6 +143,7 @@ async fn a_fumo_campaign_over_50_devices_runs_to_its_end() {
 
     let mut opts = CampaignOptions::new(N, 8);
     opts.recall = Duration::from_millis(200);
+    opts.recall_max = Duration::from_millis(800);
     opts.poll = Duration::from_millis(100);
     opts.timeout = Duration::from_secs(240);
     opts.firmware_bytes = 4096;

@@ -219,8 +219,11 @@ struct CampaignArgs {
     /// Milliseconds after its update session before a device calls in again (its restart).
     #[arg(long, default_value_t = 2000)]
     recall_ms: u64,
+    /// Longest wait, ms, between verify sessions that brought nothing (the wait doubles).
+    #[arg(long, default_value_t = 60_000)]
+    recall_max_ms: u64,
     /// Milliseconds between reads of the notified devices and of the counters.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 3600)]
@@ -493,6 +496,7 @@ async fn cmd_campaign(a: CampaignArgs) -> anyhow::Result<()> {
         opts.policy["max_per_minute"] = m.into();
     }
     opts.recall = Duration::from_millis(a.recall_ms);
+    opts.recall_max = Duration::from_millis(a.recall_max_ms.max(a.recall_ms));
     opts.poll = Duration::from_millis(a.poll_ms.max(10));
     opts.timeout = Duration::from_secs(a.timeout);
     opts.firmware_bytes = a.firmware_kib * 1024;

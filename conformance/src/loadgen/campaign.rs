@@ -11,7 +11,9 @@
 //!    Correlator in the same message, as a device that updates at once (FACTS.md I.3, I.4).
 //! 2. **Verify session**, [`CampaignOptions::recall`] later (the device's restart after its
 //!    update): the engine has queued the Get of `./DevDetail/FwV`; the answer is Results with
-//!    [`FW_VERSION`]. A session that brings nothing yet is repeated after `recall` again.
+//!    [`FW_VERSION`]. A session that brings nothing yet is repeated, the wait doubling each
+//!    time up to [`CampaignOptions::recall_max`] (a device that polls hard keeps the engine
+//!    busy: every message bumps `devices.updated_at`, which makes the engine look again).
 //!
 //! Devices are woken the way the server's notification would wake them: a task lists the
 //! campaign's `notified` devices through the admin API (`GET /api/v1/campaigns/{id}/devices`)
@@ -349,6 +351,8 @@ pub struct CampaignOptions {
     /// How long after its update session a device calls in again (its restart), and after a
     /// verify session that brought nothing.
     pub recall: Duration,
+    /// The longest wait between two verify sessions that brought nothing.
+    pub recall_max: Duration,
     /// How often the admin API is read: notified devices, campaign counters.
     pub poll: Duration,
     /// Give up after this long.
@@ -365,6 +369,7 @@ impl CampaignOptions {
             concurrency,
             policy: unthrottled_policy(devices),
             recall: Duration::from_secs(2),
+            recall_max: Duration::from_secs(60),
             poll: Duration::from_millis(500),
             timeout: Duration::from_secs(3600),
             firmware_bytes: 64 * 1024,
@@ -655,6 +660,7 @@ struct Shared {
     fleet: Arc<Fleet>,
     phase: Vec<AtomicU8>,
     woken: Vec<AtomicBool>,
+    recalls: Vec<AtomicU8>,
     verified: AtomicU64,
     stop: AtomicBool,
     queue: tokio::sync::mpsc::UnboundedSender<usize>,
@@ -728,6 +734,7 @@ async fn worker(
     shared: Arc<Shared>,
     rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<usize>>>,
     recall: Duration,
+    recall_max: Duration,
 ) -> WorkerResult {
     let mut conn = target.conn();
     let mut w = WorkerResult::default();
@@ -747,6 +754,13 @@ async fn worker(
         };
         let id = shared.fleet.id(i);
         let phase = shared.phase[i].load(Ordering::Acquire);
+        let backoff = || {
+            // The device is ours until given back: no other worker touches its count.
+            let k = shared.recalls[i].load(Ordering::Acquire);
+            shared.recalls[i].store(k.saturating_add(1), Ordering::Release);
+            let k = k.min(16);
+            recall.saturating_mul(2u32.pow(u32::from(k) + 1)).min(recall_max)
+        };
         match kit.session(&mut conn, id, &mut st).await {
             Ok(c) => {
                 w.requests += u64::from(c.requests);
@@ -764,7 +778,7 @@ async fn worker(
                         // Listed as notified again if it still is.
                         shared.woken[i].store(false, Ordering::Release);
                     } else {
-                        shared.wake_later(i, recall);
+                        shared.wake_later(i, backoff());
                     }
                 }
             }
@@ -774,7 +788,7 @@ async fn worker(
                 if phase == WAITING {
                     shared.woken[i].store(false, Ordering::Release);
                 } else {
-                    shared.wake_later(i, recall);
+                    shared.wake_later(i, backoff());
                 }
             }
         }
@@ -807,6 +821,7 @@ pub async fn run(
         fleet: fleet.clone(),
         phase: (0..fleet.len()).map(|_| AtomicU8::new(WAITING)).collect(),
         woken: (0..fleet.len()).map(|_| AtomicBool::new(false)).collect(),
+        recalls: (0..fleet.len()).map(|_| AtomicU8::new(0)).collect(),
         verified: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         queue: tx,
@@ -814,7 +829,16 @@ pub async fn run(
     let kit = Arc::new(CampaignKit::new(&target.dm_url(), opts.encoding, Some(target.authority.clone())));
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let workers: Vec<_> = (0..opts.concurrency.clamp(1, fleet.len().max(1)))
-        .map(|_| tokio::spawn(worker(target.clone(), kit.clone(), shared.clone(), rx.clone(), opts.recall)))
+        .map(|_| {
+            tokio::spawn(worker(
+                target.clone(),
+                kit.clone(),
+                shared.clone(),
+                rx.clone(),
+                opts.recall,
+                opts.recall_max,
+            ))
+        })
         .collect();
     let notify = tokio::spawn(notifier(target.clone(), shared.clone(), campaign_id, opts.poll));
 

@@ -13,6 +13,8 @@
 //!   [`baseline::BaselineServer`], which replays the DM server's recorded answers.
 //! - [`open_sessions`] opens sessions and leaves them waiting in package 2, to measure the
 //!   server's memory per in-flight session.
+//! - [`campaign`] registers the fleet with nothing queued ([`register`]), runs a FUMO
+//!   campaign over it and drives every device through the firmware flow until it finishes.
 
 pub mod baseline;
 pub mod campaign;
