@@ -132,7 +132,6 @@ macro_rules! tree_sql {
 
 type TreeSql = (&'static str, &'static str);
 
-const TREE_ONE: TreeSql = tree_sql!("SELECT id FROM commands WHERE device_id = $1 AND id = $2");
 const TREE_LIST_ALL: TreeSql =
     tree_sql!("SELECT id FROM commands WHERE device_id = $1 AND parent_id IS NULL ORDER BY id DESC LIMIT $2");
 const TREE_LIST_STATE: TreeSql = tree_sql!(
@@ -163,14 +162,6 @@ const QUEUED_AND_HELD_TOP: &str = concat!(
     command_cols!(),
     " FROM commands WHERE device_id = $1 AND parent_id IS NULL AND state = 'queued' \
      ORDER BY (held_reason IS NOT NULL), id LIMIT $2"
-);
-
-/// Every row below one container (`commands_parent_idx`, one level per step).
-const CONTAINER_ROWS: &str = concat!(
-    "WITH RECURSIVE tree(id) AS (SELECT id FROM commands WHERE parent_id = $1 \
-     UNION SELECT c.id FROM commands c JOIN tree t ON c.parent_id = t.id) SELECT ",
-    command_cols!(),
-    " FROM commands WHERE id IN (SELECT id FROM tree) ORDER BY id"
 );
 
 /// The most rows one multi-row `INSERT` carries (SQLite allows 32,766 bound values, PostgreSQL
@@ -461,7 +452,32 @@ impl Conn<'_> {
         device_id: &str,
         id: i64,
     ) -> Result<Option<CommandRecord>, StoreError> {
-        let (rows, results) = fetch_trees!(self, TREE_ONE, device_id, id);
+        // Index reads only, whatever the planner's statistics: the row by its key, the rows
+        // below it when it is a container, then their Results (`command_results_command_idx`).
+        // (A recursive CTE here was planned as sequential scans of `commands` and
+        // `command_results` on PostgreSQL: BENCHMARKS.md, "Campaigns".)
+        const ONE: &str =
+            concat!("SELECT ", command_cols!(), " FROM commands WHERE device_id = $1 AND id = $2");
+        let row: Option<CommandRow> =
+            on_conn!(self, c => sqlx::query_as(ONE).bind(device_id).bind(id).fetch_optional(&mut *c).await?);
+        let Some(row) = row else { return Ok(None) };
+        let mut rows = vec![row];
+        self.add_container_children(&mut rows).await?;
+        let mut results = Vec::new();
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let part: Vec<ResultRow> = on_conn!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT command_id, source, format, mime_type, data FROM command_results WHERE command_id IN (",
+                );
+                let mut list = q.separated(", ");
+                for r in chunk {
+                    list.push_bind(r.id);
+                }
+                q.push(") ORDER BY id");
+                q.build_query_as().fetch_all(&mut *c).await?
+            });
+            results.extend(part);
+        }
         let mut trees = assemble(rows, results, Some(id), false)?;
         Ok(trees.pop())
     }
@@ -498,16 +514,35 @@ impl Conn<'_> {
         assemble(rows, Vec::new(), None, false)
     }
 
-    /// Append the rows below every Atomic/Sequence among `rows` (one indexed read per
-    /// container; top-level rows that are not containers cost nothing).
+    /// Append the rows below every Atomic/Sequence among `rows`: one `parent_id IN (...)`
+    /// read (`commands_parent_idx`) per level of nesting, none when no row is a container.
     async fn add_container_children(&mut self, rows: &mut Vec<CommandRow>) -> Result<(), StoreError> {
-        let containers: Vec<i64> = rows.iter().filter(|r| r.is_container()).map(|r| r.id).collect();
-        for id in containers {
-            let children: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(CONTAINER_ROWS)
-                .bind(id)
-                .fetch_all(&mut *c)
-                .await?);
-            rows.extend(children);
+        let mut parents: Vec<i64> = rows.iter().filter(|r| r.is_container()).map(|r| r.id).collect();
+        let mut depth = 0;
+        while !parents.is_empty() {
+            depth += 1;
+            if depth > MAX_STORED_DEPTH {
+                return Err(StoreError::Corrupt(format!("commands nested deeper than {MAX_STORED_DEPTH}")));
+            }
+            let mut level: Vec<CommandRow> = Vec::new();
+            for chunk in parents.chunks(INSERT_CHUNK) {
+                let part: Vec<CommandRow> = on_conn!(self, c => {
+                    let mut q = sqlx::QueryBuilder::new(concat!(
+                        "SELECT ",
+                        command_cols!(),
+                        " FROM commands WHERE parent_id IN ("
+                    ));
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(") ORDER BY id");
+                    q.build_query_as().fetch_all(&mut *c).await?
+                });
+                level.extend(part);
+            }
+            parents = level.iter().filter(|r| r.is_container()).map(|r| r.id).collect();
+            rows.extend(level);
         }
         Ok(())
     }
