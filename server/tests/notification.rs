@@ -46,6 +46,7 @@ fn with_notify(c: &mut Config, port: u16, interval: Duration, retries: u32, fall
         fallback_interval: interval,
         give_up: Duration::from_secs(120),
         max_outstanding: 100,
+        max_per_second: None,
         poll: Duration::from_millis(20),
     };
 }

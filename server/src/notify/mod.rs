@@ -54,6 +54,9 @@ pub struct NotificationFile {
     /// At most this many notifications out and unanswered at once, over all nodes; others
     /// wait `queued`.
     pub max_outstanding: Option<u32>,
+    /// At most this many notification sends per second from each node, over every channel
+    /// (the SMPP bind's own `submits_per_second` limits that channel). Default: no limit.
+    pub max_per_second: Option<u32>,
 }
 
 /// The notification settings of `serve`.
@@ -73,6 +76,8 @@ pub struct NotificationConfig {
     pub give_up: Duration,
     /// Cap on outstanding (sent, unanswered) notifications.
     pub max_outstanding: u32,
+    /// Sends per second from this node (`None`: no limit).
+    pub max_per_second: Option<u32>,
     /// How often the scheduler looks for due notifications when nobody wakes it.
     pub poll: Duration,
 }
@@ -87,6 +92,7 @@ impl Default for NotificationConfig {
             fallback_interval: Duration::from_secs(600),
             give_up: Duration::from_secs(24 * 3600),
             max_outstanding: 10_000,
+            max_per_second: None,
             poll: Duration::from_secs(1),
         }
     }
@@ -125,6 +131,10 @@ impl NotificationConfig {
             fallback_interval: secs("fallback_interval_secs", f.fallback_interval_secs, d.fallback_interval)?,
             give_up: secs("give_up_secs", f.give_up_secs, d.give_up)?,
             max_outstanding,
+            max_per_second: match f.max_per_second {
+                Some(0) => anyhow::bail!("notification.max_per_second must be at least 1"),
+                v => v,
+            },
             poll: d.poll,
         })
     }

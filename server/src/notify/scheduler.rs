@@ -98,11 +98,19 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let mut budget = Budget::new(config.max_per_second, std::time::Instant::now());
     loop {
-        match round(&store, &config, &push_wake).await {
-            Ok(n) if n >= BATCH as usize => continue,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "notification scheduler: database error"),
+        let allowed = budget.available(std::time::Instant::now());
+        if allowed > 0 {
+            match round(&store, &config, &push_wake, allowed).await {
+                Ok(n) => {
+                    budget.spend(n);
+                    if n >= allowed as usize {
+                        continue;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "notification scheduler: database error"),
+            }
         }
         tokio::select! {
             _ = &mut shutdown => break,
@@ -112,19 +120,53 @@ pub async fn run(
     }
 }
 
-/// One round: lease due notifications (first sends only as far as the cap allows), act on
-/// each. Returns how many were taken.
+/// The send rate of one node (`[notification] max_per_second`): a token bucket holding at
+/// most one second of sends.
+#[derive(Debug)]
+pub struct Budget {
+    rate: Option<u32>,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Budget {
+    /// A full bucket for `rate` sends per second (`None`: unlimited).
+    pub fn new(rate: Option<u32>, now: std::time::Instant) -> Budget {
+        Budget { rate, tokens: f64::from(rate.unwrap_or(0)), at: now }
+    }
+
+    /// Sends allowed now, at most [`BATCH`].
+    pub fn available(&mut self, now: std::time::Instant) -> u32 {
+        let Some(rate) = self.rate else { return BATCH };
+        let rate = f64::from(rate);
+        self.tokens = (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * rate).min(rate);
+        self.at = now;
+        (self.tokens.floor() as u32).min(BATCH)
+    }
+
+    /// `n` notifications were taken.
+    pub fn spend(&mut self, n: usize) {
+        if self.rate.is_some() {
+            self.tokens = (self.tokens - n as f64).max(0.0);
+        }
+    }
+}
+
+/// One round: lease at most `limit` due notifications (first sends only as far as the cap
+/// allows), act on each. Returns how many were taken.
 pub async fn round(
     store: &Store,
     config: &NotificationConfig,
     push_wake: &Wake,
+    limit: u32,
 ) -> Result<usize, StoreError> {
     let now = now_millis();
     let outstanding = store.outstanding_notifications().await?;
-    let room =
-        i64::from(config.max_outstanding).saturating_sub(outstanding).clamp(0, i64::from(BATCH)) as u32;
+    let room = i64::from(config.max_outstanding)
+        .saturating_sub(outstanding)
+        .clamp(0, i64::from(limit.min(BATCH))) as u32;
     let lease_ms = LEASE.as_millis() as i64;
-    let due = store.claim_notifications(now, lease_ms, room, BATCH).await?;
+    let due = store.claim_notifications(now, lease_ms, room, limit.min(BATCH)).await?;
     let taken = due.len();
     let mut pushed = false;
     for n in due {
@@ -214,6 +256,20 @@ fn give_up(n: &NotificationRecord) -> NotificationStep {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_budget_refills_at_its_rate_and_holds_one_second() {
+        let t0 = std::time::Instant::now();
+        let mut b = super::Budget::new(Some(10), t0);
+        assert_eq!(b.available(t0), 10);
+        b.spend(10);
+        assert_eq!(b.available(t0), 0);
+        assert_eq!(b.available(t0 + std::time::Duration::from_millis(500)), 5);
+        assert_eq!(b.available(t0 + std::time::Duration::from_secs(60)), 10, "at most one second's worth");
+        let mut open = super::Budget::new(None, t0);
+        open.spend(1000);
+        assert_eq!(open.available(t0), super::BATCH);
+    }
+
     use super::*;
     use omadm_storage::NotificationPolicy;
 
