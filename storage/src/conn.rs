@@ -505,13 +505,7 @@ impl Conn<'_> {
         // Called for every package 1, so it is two plain index reads at most: the queue's head,
         // then, only for Atomic/Sequence (rare), their children. No Results: a queued command
         // is about to be sent, and the engine does not look at earlier ones.
-        let mut rows: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(QUEUED_TOP)
-            .bind(device_id)
-            .bind(lim(limit))
-            .fetch_all(&mut *c)
-            .await?);
-        self.add_container_children(&mut rows).await?;
-        assemble(rows, Vec::new(), None, false)
+        self.top_level_trees(QUEUED_TOP, device_id, limit).await
     }
 
     /// Append the rows below every Atomic/Sequence among `rows`: one `parent_id IN (...)`
@@ -798,11 +792,18 @@ impl Conn<'_> {
         device_id: &str,
         limit: u32,
     ) -> Result<Vec<CommandRecord>, StoreError> {
-        let mut rows: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(HELD_TOP)
-            .bind(device_id)
-            .bind(lim(limit))
-            .fetch_all(&mut *c)
-            .await?);
+        self.top_level_trees(HELD_TOP, device_id, limit).await
+    }
+
+    /// The command trees whose top-level rows `sql` (binding the device and a limit) selects,
+    /// without Results.
+    async fn top_level_trees(
+        &mut self,
+        sql: &'static str,
+        device_id: &str,
+        limit: u32,
+    ) -> Result<Vec<CommandRecord>, StoreError> {
+        let mut rows: Vec<CommandRow> = on_conn!(self, c => sqlx::query_as(sql).bind(device_id).bind(lim(limit)).fetch_all(&mut *c).await?);
         self.add_container_children(&mut rows).await?;
         assemble(rows, Vec::new(), None, false)
     }
